@@ -1,0 +1,260 @@
+//! The index backend trait, modelled on Orthanc's database plugin SDK (V2 callbacks with their
+//! extensions, V3 transactions, V4 revisions and labels), grouped as a Rust transaction object.
+//!
+//! Every operation runs inside a transaction obtained from [`IndexBackend::begin`]. The server
+//! runs transactions on blocking threads, so implementations may block. A backend that detects a
+//! serialization conflict returns [`IndexError::Conflict`]; the caller then replays the whole
+//! transaction (as Orthanc does with `DatabaseCannotSerialize`).
+
+use crate::{
+    Change, ExportedResource, FileContentType, FileInfo, FindQuery, MetadataType, NewChange,
+    ResourceType,
+};
+
+/// A backend's own identifier for a resource row.
+pub type InternalId = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxMode {
+    ReadOnly,
+    ReadWrite,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// Concurrent transactions collided; replaying the transaction may succeed.
+    #[error("database cannot serialize the transaction: {0}")]
+    Conflict(String),
+    /// The database cannot be reached right now (connection lost, server restarting).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("unknown resource")]
+    UnknownResource,
+    /// A revision given for a metadata value or attachment does not match the stored one.
+    #[error("revision mismatch")]
+    RevisionMismatch,
+    #[error("schema error: {0}")]
+    Schema(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// What a backend is and supports (`GET_SYSTEM_INFORMATION`).
+#[derive(Debug, Clone)]
+pub struct BackendInfo {
+    pub name: &'static str,
+    pub schema_version: u32,
+    pub supports_revisions: bool,
+    pub supports_labels: bool,
+}
+
+/// A database holding the index.
+pub trait IndexBackend: Send + Sync + 'static {
+    fn info(&self) -> BackendInfo;
+
+    /// Starts a transaction. Dropping it without commit rolls it back.
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn IndexTransaction + '_>, IndexError>;
+}
+
+/// The four public IDs (hashes) of a new instance and its ancestors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceHashes {
+    pub patient: String,
+    pub study: String,
+    pub series: String,
+    pub instance: String,
+}
+
+/// Result of `create_instance`: internal IDs of the four levels and which of them are new.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedInstance {
+    /// False when the instance already existed (nothing was created).
+    pub is_new_instance: bool,
+    pub instance_id: InternalId,
+    pub series_id: InternalId,
+    pub study_id: InternalId,
+    pub patient_id: InternalId,
+    pub is_new_series: bool,
+    pub is_new_study: bool,
+    pub is_new_patient: bool,
+}
+
+/// Bulk content written after `create_instance` (`SET_RESOURCES_CONTENT`).
+#[derive(Debug, Clone, Default)]
+pub struct ResourcesContent {
+    /// (resource, group, element, value) of main DICOM tags.
+    pub main_tags: Vec<(InternalId, u16, u16, String)>,
+    /// (resource, metadata, value); revision 0 is recorded.
+    pub metadata: Vec<(InternalId, MetadataType, String)>,
+}
+
+/// What `delete_resource` removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedResources {
+    /// Files to remove from the storage area once the transaction committed.
+    pub files: Vec<FileInfo>,
+    pub resources: Vec<(ResourceType, String)>,
+    /// The nearest ancestor that survives.
+    pub remaining_ancestor: Option<(ResourceType, String)>,
+}
+
+/// One transaction on the index. Method names follow the SDK's operations.
+pub trait IndexTransaction {
+    fn commit(self: Box<Self>) -> Result<(), IndexError>;
+    fn rollback(self: Box<Self>) -> Result<(), IndexError>;
+
+    // ---- resources ----
+    /// Get-or-create the patient/study/series/instance hierarchy (`CREATE_INSTANCE`).
+    fn create_instance(&mut self, hashes: &InstanceHashes) -> Result<CreatedInstance, IndexError>;
+    fn set_resources_content(&mut self, content: &ResourcesContent) -> Result<(), IndexError>;
+    fn lookup_resource(
+        &mut self,
+        public_id: &str,
+    ) -> Result<Option<(InternalId, ResourceType)>, IndexError>;
+    /// Resolves a public ID together with its parent's public ID.
+    fn lookup_resource_and_parent(
+        &mut self,
+        public_id: &str,
+    ) -> Result<Option<(InternalId, ResourceType, Option<String>)>, IndexError>;
+    fn get_public_id(&mut self, id: InternalId) -> Result<String, IndexError>;
+    fn get_resource_type(&mut self, id: InternalId) -> Result<ResourceType, IndexError>;
+    fn lookup_parent(&mut self, id: InternalId) -> Result<Option<InternalId>, IndexError>;
+    fn get_children_internal_ids(&mut self, id: InternalId) -> Result<Vec<InternalId>, IndexError>;
+    fn get_children_public_ids(&mut self, id: InternalId) -> Result<Vec<String>, IndexError>;
+    /// Public IDs at a level in insertion order, optionally paged (`since`, `limit`).
+    fn get_all_public_ids(
+        &mut self,
+        level: ResourceType,
+        since: u64,
+        limit: Option<u64>,
+    ) -> Result<Vec<String>, IndexError>;
+    fn get_resources_count(&mut self, level: ResourceType) -> Result<u64, IndexError>;
+    /// Deletes a resource, its descendants and the ancestors left without children.
+    fn delete_resource(&mut self, id: InternalId) -> Result<DeletedResources, IndexError>;
+    fn get_main_dicom_tags(
+        &mut self,
+        id: InternalId,
+    ) -> Result<Vec<(u16, u16, String)>, IndexError>;
+    fn clear_main_dicom_tags(&mut self, id: InternalId) -> Result<(), IndexError>;
+    /// Public IDs of the resources matching a query, in index order (`LOOKUP_RESOURCES`).
+    fn lookup_resources(&mut self, query: &FindQuery) -> Result<Vec<String>, IndexError>;
+    /// Public IDs of resources whose main tag at `level` equals `value` exactly (`/tools/lookup`).
+    fn lookup_identifier(
+        &mut self,
+        level: ResourceType,
+        group: u16,
+        element: u16,
+        value: &str,
+    ) -> Result<Vec<String>, IndexError>;
+
+    // ---- metadata (with revisions) ----
+    fn get_all_metadata(
+        &mut self,
+        id: InternalId,
+    ) -> Result<Vec<(MetadataType, String, i64)>, IndexError>;
+    fn lookup_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+    ) -> Result<Option<(String, i64)>, IndexError>;
+    fn set_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        value: &str,
+        revision: i64,
+    ) -> Result<(), IndexError>;
+    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<(), IndexError>;
+    /// One metadata value of every child (`GET_CHILDREN_METADATA`).
+    fn get_children_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+    ) -> Result<Vec<String>, IndexError>;
+
+    // ---- attachments (with revisions) ----
+    fn add_attachment(
+        &mut self,
+        id: InternalId,
+        file: &FileInfo,
+        revision: i64,
+    ) -> Result<(), IndexError>;
+    /// Removes an attachment record and returns it (its file is the caller's to remove).
+    fn delete_attachment(
+        &mut self,
+        id: InternalId,
+        content_type: FileContentType,
+    ) -> Result<Option<FileInfo>, IndexError>;
+    fn lookup_attachment(
+        &mut self,
+        id: InternalId,
+        content_type: FileContentType,
+    ) -> Result<Option<(FileInfo, i64)>, IndexError>;
+    fn list_available_attachments(
+        &mut self,
+        id: InternalId,
+    ) -> Result<Vec<FileContentType>, IndexError>;
+    /// Sum of the stored sizes and of the uncompressed sizes of the attachments of a resource
+    /// and its descendants, with the number of DICOM files among them.
+    fn get_resource_size(&mut self, id: InternalId) -> Result<ResourceSize, IndexError>;
+
+    // ---- change and export logs ----
+    fn log_change(&mut self, change: &NewChange) -> Result<i64, IndexError>;
+    /// Changes with `seq > since`, at most `limit`; the flag tells whether the log is exhausted.
+    fn get_changes(&mut self, since: i64, limit: u64) -> Result<(Vec<Change>, bool), IndexError>;
+    fn get_last_change(&mut self) -> Result<Option<Change>, IndexError>;
+    fn get_last_change_index(&mut self) -> Result<i64, IndexError>;
+    fn clear_changes(&mut self) -> Result<(), IndexError>;
+    fn log_exported_resource(&mut self, export: &ExportedResource) -> Result<(), IndexError>;
+    fn get_exported_resources(
+        &mut self,
+        since: i64,
+        limit: u64,
+    ) -> Result<(Vec<ExportedResource>, bool), IndexError>;
+    fn get_last_exported_resource(&mut self) -> Result<Option<ExportedResource>, IndexError>;
+    fn clear_exported_resources(&mut self) -> Result<(), IndexError>;
+
+    // ---- global properties (per server identifier, for shared databases) ----
+    fn lookup_global_property(
+        &mut self,
+        server: &str,
+        property: i32,
+    ) -> Result<Option<String>, IndexError>;
+    fn set_global_property(
+        &mut self,
+        server: &str,
+        property: i32,
+        value: &str,
+    ) -> Result<(), IndexError>;
+
+    // ---- sizes and recycling ----
+    fn get_total_compressed_size(&mut self) -> Result<u64, IndexError>;
+    fn get_total_uncompressed_size(&mut self) -> Result<u64, IndexError>;
+    fn is_disk_size_above(&mut self, threshold: u64) -> Result<bool, IndexError> {
+        Ok(self.get_total_compressed_size()? > threshold)
+    }
+    /// The least recently updated unprotected patient, other than `avoid`.
+    fn select_patient_to_recycle(
+        &mut self,
+        avoid: Option<InternalId>,
+    ) -> Result<Option<InternalId>, IndexError>;
+    fn is_protected_patient(&mut self, id: InternalId) -> Result<bool, IndexError>;
+    fn set_protected_patient(&mut self, id: InternalId, protected: bool) -> Result<(), IndexError>;
+    /// Moves a patient to the most recent end of the recycling order.
+    fn tag_most_recent_patient(&mut self, id: InternalId) -> Result<(), IndexError>;
+
+    // ---- labels ----
+    fn add_label(&mut self, id: InternalId, label: &str) -> Result<(), IndexError>;
+    fn remove_label(&mut self, id: InternalId, label: &str) -> Result<(), IndexError>;
+    /// Labels of one resource, or every label in use when `id` is `None`.
+    fn list_labels(&mut self, id: Option<InternalId>) -> Result<Vec<String>, IndexError>;
+}
+
+/// Disk usage of a resource subtree (`/{level}/{id}/statistics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResourceSize {
+    pub disk_size: u64,
+    pub uncompressed_size: u64,
+    pub dicom_disk_size: u64,
+    pub dicom_uncompressed_size: u64,
+}

@@ -1,0 +1,23 @@
+//! Domain types and backend traits shared by the Stowage server and its backends.
+//!
+//! Nothing here knows about HTTP or SQL: index backends implement [`IndexBackend`],
+//! storage areas implement [`StorageArea`], and the server talks only to those traits.
+
+pub mod attachment;
+pub mod change;
+pub mod find;
+pub mod index;
+pub mod metadata;
+pub mod resource;
+pub mod storage;
+
+pub use attachment::{CompressionType, FileContentType, FileInfo};
+pub use change::{Change, ChangeType, ExportedResource, NewChange};
+pub use find::{ConstraintKind, FindQuery, LabelsConstraint, TagConstraint};
+pub use index::{
+    BackendInfo, CreatedInstance, DeletedResources, IndexBackend, IndexError, IndexTransaction,
+    InstanceHashes, InternalId, ResourceSize, ResourcesContent, TxMode,
+};
+pub use metadata::MetadataType;
+pub use resource::ResourceType;
+pub use storage::{StorageArea, StorageError};

@@ -1,0 +1,53 @@
+//! The storage area trait: where attachment bytes live (filesystem, object storage, plugins),
+//! modelled on Orthanc's `OrthancPluginStorageCreate/Read/Remove` callbacks.
+
+use crate::FileContentType;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("no file {0} in the storage area")]
+    NotFound(String),
+    #[error("invalid file identifier: {0}")]
+    InvalidUuid(String),
+    #[error("storage I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// A place where files are kept, each under a uuid. Calls may block: the server invokes them
+/// from blocking threads.
+pub trait StorageArea: Send + Sync + 'static {
+    /// Stores a new file; when this returns, the file is durable (unless the area is configured
+    /// otherwise) and complete: a reader never sees a partial file.
+    fn create(
+        &self,
+        uuid: &str,
+        content_type: FileContentType,
+        data: &[u8],
+    ) -> Result<(), StorageError>;
+    fn read(&self, uuid: &str, content_type: FileContentType) -> Result<Vec<u8>, StorageError>;
+    /// Reads bytes `start..end` of a file (clamped to its size).
+    fn read_range(
+        &self,
+        uuid: &str,
+        content_type: FileContentType,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, StorageError> {
+        let all = self.read(uuid, content_type)?;
+        let len = all.len() as u64;
+        let (s, e) = (start.min(len) as usize, end.min(len) as usize);
+        Ok(all[s..e.max(s)].to_vec())
+    }
+    /// Removes a file; removing a missing file is not an error.
+    fn remove(&self, uuid: &str, content_type: FileContentType) -> Result<(), StorageError>;
+    /// Every uuid in the area, for reclaiming orphan files; `None` when the area cannot list.
+    fn list_uuids(&self) -> Result<Option<Vec<String>>, StorageError> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,141 @@
+//! The embedded SQLite index backend (Stowage's default, single node).
+//!
+//! One connection writes (transactions start with `BEGIN IMMEDIATE`, so writers queue on a
+//! mutex rather than failing), any number of pooled connections read. The database runs in
+//! WAL mode, so readers see a consistent snapshot and never wait for the writer.
+
+mod find;
+mod schema;
+mod transaction;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use stowage_core::{BackendInfo, IndexBackend, IndexError, IndexTransaction, TxMode};
+
+pub use schema::SCHEMA_VERSION;
+use transaction::{PooledConnection, SqliteTransaction};
+
+/// How hard SQLite pushes commits to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Every commit is fsynced (`synchronous=FULL`): acknowledged data survives a power cut.
+    Full,
+    /// Commits are durable against a crash of the process, not of the machine (`NORMAL`).
+    Normal,
+}
+
+pub struct SqliteIndex {
+    path: PathBuf,
+    durability: Durability,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+pub(crate) fn sql_error(e: rusqlite::Error) -> IndexError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+        {
+            IndexError::Conflict(e.to_string())
+        }
+        _ => IndexError::Backend(e.to_string()),
+    }
+}
+
+impl SqliteIndex {
+    /// Opens (creating if needed) the index file and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<Self, IndexError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| IndexError::Backend(format!("{}: {e}", dir.display())))?;
+        }
+        let mut writer = open_connection(&path, durability)?;
+        schema::migrate(&mut writer)?;
+        Ok(SqliteIndex {
+            path,
+            durability,
+            writer: Mutex::new(writer),
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock leaves an open transaction at worst, which the next
+        // BEGIN cannot start on: roll it back and carry on.
+        let guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        if !guard.is_autocommit() {
+            let _ = guard.execute_batch("ROLLBACK");
+        }
+        guard
+    }
+
+    fn take_reader(&self) -> Result<Connection, IndexError> {
+        let pooled = self.readers.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(c) => Ok(c),
+            None => open_connection(&self.path, self.durability),
+        }
+    }
+
+    pub(crate) fn return_reader(&self, conn: Connection) {
+        if conn.is_autocommit() {
+            self.readers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(conn);
+        }
+    }
+}
+
+fn open_connection(path: &Path, durability: Durability) -> Result<Connection, IndexError> {
+    let conn = Connection::open(path).map_err(sql_error)?;
+    conn.busy_timeout(Duration::from_secs(30))
+        .map_err(sql_error)?;
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
+         PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+    ))
+    .map_err(sql_error)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+impl IndexBackend for SqliteIndex {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            name: "SQLite",
+            schema_version: SCHEMA_VERSION,
+            supports_revisions: true,
+            supports_labels: true,
+        }
+    }
+
+    fn begin(&self, mode: TxMode) -> Result<Box<dyn IndexTransaction + '_>, IndexError> {
+        let conn = match mode {
+            TxMode::ReadWrite => PooledConnection::Writer(self.lock_writer()),
+            TxMode::ReadOnly => PooledConnection::Reader(self, Some(self.take_reader()?)),
+        };
+        let begin = match mode {
+            TxMode::ReadWrite => "BEGIN IMMEDIATE",
+            TxMode::ReadOnly => "BEGIN",
+        };
+        conn.execute_batch(begin).map_err(sql_error)?;
+        Ok(Box::new(SqliteTransaction::new(conn)))
+    }
+}

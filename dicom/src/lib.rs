@@ -1,0 +1,1 @@
+//! DICOM parsing for Stowage (work in progress).
