@@ -46,7 +46,11 @@ impl Charset {
         };
         // With ISO 2022 extensions, a Japanese G1 set wins (ISO-2022-JP decodes
         // the ASCII part as well); otherwise the first recognised term.
-        if terms.len() > 1 && terms.iter().any(|t| t.ends_with("IR 87") || t.ends_with("IR 159")) {
+        if terms.len() > 1
+            && terms
+                .iter()
+                .any(|t| t.ends_with("IR 87") || t.ends_with("IR 159"))
+        {
             return Charset::Other(encoding_rs::ISO_2022_JP);
         }
         terms.iter().find_map(|t| pick(t)).unwrap_or(Charset::Ascii)

@@ -14,7 +14,11 @@ fn to_core(tag: Tag) -> dicom_core::Tag {
 /// `"PrivateCreator"` for private creator elements.
 pub fn tag_name(tag: Tag) -> Option<&'static str> {
     if tag.is_private() {
-        return if tag.is_private_creator() { Some("PrivateCreator") } else { None };
+        return if tag.is_private_creator() {
+            Some("PrivateCreator")
+        } else {
+            None
+        };
     }
     StandardDataDictionary.by_tag(to_core(tag)).map(|e| e.alias)
 }
@@ -33,7 +37,11 @@ pub fn implicit_vr(tag: Tag) -> Vr {
         return Vr::UL;
     }
     if tag.is_private() {
-        return if tag.is_private_creator() { Vr::LO } else { Vr::UN };
+        return if tag.is_private_creator() {
+            Vr::LO
+        } else {
+            Vr::UN
+        };
     }
     match StandardDataDictionary.by_tag(to_core(tag)).map(|e| e.vr) {
         Some(VirtualVr::Exact(vr)) => {
@@ -41,7 +49,7 @@ pub fn implicit_vr(tag: Tag) -> Vr {
             Vr([b[0], b[1]])
         }
         Some(VirtualVr::Xs) => Vr::US,
-        Some(VirtualVr::Ox) | Some(VirtualVr::Px) | Some(VirtualVr::Lt) => Vr::OW,
+        Some(_) => Vr::OW,
         None => Vr::UN,
     }
 }
@@ -55,7 +63,10 @@ mod tests {
         assert_eq!(tag_name(Tag::new(0x0010, 0x0010)), Some("PatientName"));
         assert_eq!(tag_name(Tag::new(0x0009, 0x0010)), Some("PrivateCreator"));
         assert_eq!(tag_name(Tag::new(0x0009, 0x1001)), None);
-        assert_eq!(tag_by_name("SOPInstanceUID"), Some(Tag::new(0x0008, 0x0018)));
+        assert_eq!(
+            tag_by_name("SOPInstanceUID"),
+            Some(Tag::new(0x0008, 0x0018))
+        );
         assert_eq!(implicit_vr(Tag::new(0x0008, 0x1110)), Vr::SQ);
         assert_eq!(implicit_vr(Tag::PIXEL_DATA), Vr::OW);
         assert_eq!(implicit_vr(Tag::new(0x0028, 0x0010)), Vr::US);

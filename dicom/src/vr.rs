@@ -19,7 +19,10 @@ macro_rules! vrs {
         )* }
     };
 }
-vrs!(AE, AS, AT, CS, DA, DS, DT, FL, FD, IS, LO, LT, OB, OD, OF, OL, OV, OW, PN, SH, SL, SQ, SS, ST, SV, TM, UC, UI, UL, UN, UR, US, UT, UV);
+vrs!(
+    AE, AS, AT, CS, DA, DS, DT, FL, FD, IS, LO, LT, OB, OD, OF, OL, OV, OW, PN, SH, SL, SQ, SS, ST,
+    SV, TM, UC, UI, UL, UN, UR, US, UT, UV
+);
 
 impl Vr {
     /// The two letters.
@@ -28,7 +31,7 @@ impl Vr {
     }
 
     /// Parses a two-letter VR (`"PN"`).
-    pub fn from_str(s: &str) -> Option<Vr> {
+    pub fn parse(s: &str) -> Option<Vr> {
         let b = s.as_bytes();
         (b.len() == 2 && b.iter().all(u8::is_ascii_uppercase)).then(|| Vr([b[0], b[1]]))
     }
@@ -37,7 +40,19 @@ impl Vr {
     pub fn has_long_length(self) -> bool {
         matches!(
             self,
-            Vr::OB | Vr::OD | Vr::OF | Vr::OL | Vr::OV | Vr::OW | Vr::SQ | Vr::UC | Vr::UN | Vr::UR | Vr::UT | Vr::SV | Vr::UV
+            Vr::OB
+                | Vr::OD
+                | Vr::OF
+                | Vr::OL
+                | Vr::OV
+                | Vr::OW
+                | Vr::SQ
+                | Vr::UC
+                | Vr::UN
+                | Vr::UR
+                | Vr::UT
+                | Vr::SV
+                | Vr::UV
         )
     }
 
@@ -45,13 +60,32 @@ impl Vr {
     pub fn is_string(self) -> bool {
         matches!(
             self,
-            Vr::AE | Vr::AS | Vr::CS | Vr::DA | Vr::DS | Vr::DT | Vr::IS | Vr::LO | Vr::LT | Vr::PN | Vr::SH | Vr::ST | Vr::TM | Vr::UC | Vr::UI | Vr::UR | Vr::UT
+            Vr::AE
+                | Vr::AS
+                | Vr::CS
+                | Vr::DA
+                | Vr::DS
+                | Vr::DT
+                | Vr::IS
+                | Vr::LO
+                | Vr::LT
+                | Vr::PN
+                | Vr::SH
+                | Vr::ST
+                | Vr::TM
+                | Vr::UC
+                | Vr::UI
+                | Vr::UR
+                | Vr::UT
         )
     }
 
     /// String VRs whose values are affected by SpecificCharacterSet.
     pub fn is_text(self) -> bool {
-        matches!(self, Vr::LO | Vr::LT | Vr::PN | Vr::SH | Vr::ST | Vr::UC | Vr::UT)
+        matches!(
+            self,
+            Vr::LO | Vr::LT | Vr::PN | Vr::SH | Vr::ST | Vr::UC | Vr::UT
+        )
     }
 
     /// Size in bytes of one binary number for numeric VRs.

@@ -50,4 +50,10 @@ pub trait StorageArea: Send + Sync + 'static {
     fn list_uuids(&self) -> Result<Option<Vec<String>>, StorageError> {
         Ok(None)
     }
+
+    /// When a file was last written, if the area knows (used to spare files of stores in
+    /// progress when reclaiming orphans).
+    fn modified(&self, _uuid: &str) -> Option<std::time::SystemTime> {
+        None
+    }
 }

@@ -125,6 +125,10 @@ impl StorageArea for FilesystemStorage {
         }
     }
 
+    fn modified(&self, uuid: &str) -> Option<std::time::SystemTime> {
+        fs::metadata(self.path_of(uuid).ok()?).ok()?.modified().ok()
+    }
+
     fn list_uuids(&self) -> Result<Option<Vec<String>>, StorageError> {
         let mut out = Vec::new();
         let level = |dir: &Path| -> Result<Vec<PathBuf>, StorageError> {

@@ -1,0 +1,99 @@
+//! The server's shared state and the bridge from async handlers to the blocking index and
+//! storage calls.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use stowage_core::{IndexBackend, IndexError, IndexTransaction, StorageArea, TxMode};
+
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::stable::StableTracker;
+
+pub struct ServerContext {
+    pub config: Config,
+    pub index: Arc<dyn IndexBackend>,
+    pub storage: Arc<dyn StorageArea>,
+    pub stable: StableTracker,
+}
+
+/// How many times a transaction that hit a serialization conflict is replayed.
+const MAX_TRANSACTION_ATTEMPTS: u32 = 10;
+
+impl ServerContext {
+    /// Runs blocking work (index, storage, DICOM parsing) off the async runtime.
+    pub async fn blocking<R, F>(&self, f: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce() -> ApiResult<R> + Send + 'static,
+    {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+    }
+
+    /// Runs `f` in a read-only transaction on a blocking thread.
+    pub async fn read<R, F>(self: &Arc<Self>, f: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn IndexTransaction) -> ApiResult<R> + Send + 'static,
+    {
+        let ctx = self.clone();
+        self.blocking(move || ctx.read_blocking(f)).await
+    }
+
+    /// Runs `f` in a read-write transaction on a blocking thread, replaying it on conflicts.
+    pub async fn write<R, F>(self: &Arc<Self>, f: F) -> ApiResult<R>
+    where
+        R: Send + 'static,
+        F: FnMut(&mut dyn IndexTransaction) -> ApiResult<R> + Send + 'static,
+    {
+        let ctx = self.clone();
+        self.blocking(move || ctx.write_blocking(f)).await
+    }
+
+    pub fn read_blocking<R>(
+        &self,
+        f: impl FnOnce(&mut dyn IndexTransaction) -> ApiResult<R>,
+    ) -> ApiResult<R> {
+        let mut tx = self.index.begin(TxMode::ReadOnly)?;
+        let out = f(tx.as_mut())?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    pub fn write_blocking<R>(
+        &self,
+        mut f: impl FnMut(&mut dyn IndexTransaction) -> ApiResult<R>,
+    ) -> ApiResult<R> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .index
+                .begin(TxMode::ReadWrite)
+                .map_err(ApiFailure::Index)
+                .and_then(|mut tx| {
+                    let out = f(tx.as_mut()).map_err(ApiFailure::Api)?;
+                    tx.commit().map_err(ApiFailure::Index)?;
+                    Ok(out)
+                });
+            match result {
+                Ok(out) => return Ok(out),
+                Err(ApiFailure::Index(IndexError::Conflict(d)))
+                    if attempt < MAX_TRANSACTION_ATTEMPTS =>
+                {
+                    tracing::debug!("transaction conflict (attempt {attempt}): {d}");
+                    std::thread::sleep(Duration::from_millis(5u64 << attempt.min(6)));
+                }
+                Err(ApiFailure::Index(e)) => return Err(e.into()),
+                Err(ApiFailure::Api(e)) => return Err(e),
+            }
+        }
+    }
+}
+
+enum ApiFailure {
+    Index(IndexError),
+    Api(ApiError),
+}

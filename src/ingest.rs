@@ -1,0 +1,353 @@
+//! The ingest pipeline: parse, identify, write the file, then record it in the index.
+//!
+//! Order of operations (durability): the file reaches the storage area first; the index rows
+//! are committed afterwards in one transaction. If the transaction fails, the file is removed.
+//! A crash between the two leaves only an orphan file, reclaimed by the start-up sweep.
+
+use md5::{Digest, Md5};
+use stowage_core::{
+    ChangeType, CompressionType, DeletedResources, FileContentType, FileInfo, IndexTransaction,
+    InstanceHashes, MetadataType, NewChange, ResourceType, ResourcesContent,
+};
+use stowage_dicom::{main_tags, DicomError, DicomFile, Tag};
+
+use crate::clock::now_iso;
+use crate::context::ServerContext;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::ids::instance_hashes;
+
+const PATIENT_ID: Tag = Tag::new(0x0010, 0x0020);
+const STUDY_INSTANCE_UID: Tag = Tag::new(0x0020, 0x000d);
+const SERIES_INSTANCE_UID: Tag = Tag::new(0x0020, 0x000e);
+const SOP_INSTANCE_UID: Tag = Tag::new(0x0008, 0x0018);
+
+/// Where an instance came from (recorded in its metadata).
+#[derive(Debug, Clone)]
+pub enum Origin {
+    RestApi {
+        remote_ip: String,
+        username: Option<String>,
+    },
+    DicomProtocol {
+        remote_ip: String,
+        remote_aet: String,
+        called_aet: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreStatus {
+    Success,
+    AlreadyStored,
+}
+
+impl StoreStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreStatus::Success => "Success",
+            StoreStatus::AlreadyStored => "AlreadyStored",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOutcome {
+    pub status: StoreStatus,
+    pub ids: InstanceHashes,
+}
+
+pub fn dicom_error(e: DicomError) -> ApiError {
+    match e {
+        DicomError::Empty | DicomError::Invalid { .. } => {
+            ApiError::with_details(ErrorCode::BadFileFormat, e.to_string())
+        }
+        DicomError::UnknownTag(_) => ApiError::not_found(),
+        DicomError::OutOfRange => ApiError::new(ErrorCode::ParameterOutOfRange),
+        DicomError::NoPixelData => ApiError::with_details(ErrorCode::BadFileFormat, e.to_string()),
+    }
+}
+
+fn md5_hex(data: &[u8]) -> String {
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// zlib with the uncompressed size first (little-endian u64), as Orthanc stores compressed files.
+pub fn compress(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = Vec::with_capacity(data.len() / 2 + 16);
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    let mut enc = flate2::write::ZlibEncoder::new(out, flate2::Compression::new(6));
+    // Writing into a Vec cannot fail.
+    let _ = enc.write_all(data);
+    enc.finish().unwrap_or_default()
+}
+
+/// Prepares the bytes to store and the index record of a new attachment.
+pub fn prepare_attachment(
+    data: &[u8],
+    content_type: FileContentType,
+    compressed: bool,
+) -> (Vec<u8>, FileInfo) {
+    let uuid = uuid::Uuid::new_v4().to_string();
+    let md5 = md5_hex(data);
+    if compressed {
+        let stored = compress(data);
+        let info = FileInfo {
+            uuid,
+            content_type,
+            uncompressed_size: data.len() as u64,
+            uncompressed_md5: md5,
+            compression: CompressionType::ZlibWithSize,
+            compressed_size: stored.len() as u64,
+            compressed_md5: md5_hex(&stored),
+        };
+        (stored, info)
+    } else {
+        let info = FileInfo {
+            uuid,
+            content_type,
+            uncompressed_size: data.len() as u64,
+            uncompressed_md5: md5.clone(),
+            compression: CompressionType::None,
+            compressed_size: data.len() as u64,
+            compressed_md5: md5,
+        };
+        (data.to_vec(), info)
+    }
+}
+
+fn required_identifier(file: &DicomFile, tag: Tag, name: &str) -> ApiResult<String> {
+    match file.string(tag) {
+        Some(v) if !v.is_empty() => Ok(v),
+        _ => Err(ApiError::with_details(
+            ErrorCode::BadFileFormat,
+            format!("Missing mandatory tag {name} ({tag})"),
+        )),
+    }
+}
+
+/// Stores one DICOM file. Runs on a blocking thread.
+pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<StoreOutcome> {
+    let file = stowage_dicom::parse(data).map_err(dicom_error)?;
+    let patient_id = file.string(PATIENT_ID).unwrap_or_default();
+    let study = required_identifier(&file, STUDY_INSTANCE_UID, "StudyInstanceUID")?;
+    let series = required_identifier(&file, SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
+    let sop = required_identifier(&file, SOP_INSTANCE_UID, "SOPInstanceUID")?;
+    let ids = instance_hashes(&patient_id, &study, &series, &sop);
+    let overwrite = ctx.config.overwrite_instances;
+
+    if !overwrite {
+        let exists = ctx.read_blocking(|tx| Ok(tx.lookup_resource(&ids.instance)?.is_some()))?;
+        if exists {
+            return Ok(StoreOutcome {
+                status: StoreStatus::AlreadyStored,
+                ids,
+            });
+        }
+    }
+
+    let (stored, info) =
+        prepare_attachment(data, FileContentType::DICOM, ctx.config.storage_compression);
+    ctx.storage
+        .create(&info.uuid, FileContentType::DICOM, &stored)?;
+    drop(stored);
+
+    let result = ctx.write_blocking(|tx| record_instance(ctx, tx, &file, &ids, &info, origin));
+    match result {
+        Ok((status, obsolete)) => {
+            if status == StoreStatus::AlreadyStored {
+                remove_files(ctx, std::slice::from_ref(&info));
+            } else {
+                for (level, id) in [
+                    (ResourceType::Patient, &ids.patient),
+                    (ResourceType::Study, &ids.study),
+                    (ResourceType::Series, &ids.series),
+                ] {
+                    ctx.stable.touch(level, id);
+                }
+            }
+            remove_files(ctx, &obsolete.files);
+            for (_, id) in &obsolete.resources {
+                if *id != ids.patient && *id != ids.study && *id != ids.series {
+                    ctx.stable.forget(id);
+                }
+            }
+            Ok(StoreOutcome { status, ids })
+        }
+        Err(e) => {
+            remove_files(ctx, std::slice::from_ref(&info));
+            Err(e)
+        }
+    }
+}
+
+/// Removes files whose index records are gone; failures only leave orphans, so they are logged.
+pub fn remove_files(ctx: &ServerContext, files: &[FileInfo]) {
+    for f in files {
+        if let Err(e) = ctx.storage.remove(&f.uuid, f.content_type) {
+            tracing::warn!("cannot remove file {}: {e}", f.uuid);
+        }
+    }
+}
+
+fn tags_of(file: &DicomFile, levels: &[ResourceType], id: i64, content: &mut ResourcesContent) {
+    for level in levels {
+        for (tag, value) in file.main_dicom_tags(*level) {
+            content.main_tags.push((id, tag.group, tag.element, value));
+        }
+    }
+}
+
+/// The index part of a store, inside one read-write transaction. Returns the status and what
+/// was deleted on the way (an overwritten instance, recycled patients).
+fn record_instance(
+    ctx: &ServerContext,
+    tx: &mut dyn IndexTransaction,
+    file: &DicomFile,
+    ids: &InstanceHashes,
+    info: &FileInfo,
+    origin: &Origin,
+) -> ApiResult<(StoreStatus, DeletedResources)> {
+    let mut obsolete = DeletedResources::default();
+    if let Some((old, _)) = tx.lookup_resource(&ids.instance)? {
+        if !ctx.config.overwrite_instances {
+            return Ok((StoreStatus::AlreadyStored, obsolete));
+        }
+        let deleted = tx.delete_resource(old)?;
+        obsolete.files.extend(deleted.files);
+        obsolete.resources.extend(deleted.resources);
+    }
+
+    let patient_exists = tx.lookup_resource(&ids.patient)?.is_some();
+    crate::recycling::make_room(
+        ctx,
+        tx,
+        info.compressed_size,
+        !patient_exists,
+        &ids.patient,
+        &mut obsolete,
+    )?;
+
+    let created = tx.create_instance(ids)?;
+    if !created.is_new_instance {
+        return Ok((StoreStatus::AlreadyStored, obsolete));
+    }
+    let mut content = ResourcesContent::default();
+    if created.is_new_patient {
+        tags_of(
+            file,
+            &[ResourceType::Patient],
+            created.patient_id,
+            &mut content,
+        );
+    }
+    if created.is_new_study {
+        // As Orthanc, a study keeps the patient tags of its first instance too.
+        tags_of(
+            file,
+            &[ResourceType::Patient, ResourceType::Study],
+            created.study_id,
+            &mut content,
+        );
+    }
+    if created.is_new_series {
+        tags_of(
+            file,
+            &[ResourceType::Series],
+            created.series_id,
+            &mut content,
+        );
+    }
+    tags_of(
+        file,
+        &[ResourceType::Instance],
+        created.instance_id,
+        &mut content,
+    );
+
+    let now = now_iso();
+    let index_in_series = tx.get_children_internal_ids(created.series_id)?.len();
+    let mut meta = |kind: MetadataType, value: String| {
+        content.metadata.push((created.instance_id, kind, value));
+    };
+    meta(MetadataType::INDEX_IN_SERIES, index_in_series.to_string());
+    meta(MetadataType::RECEPTION_DATE, now.clone());
+    meta(
+        MetadataType::TRANSFER_SYNTAX,
+        file.transfer_syntax_uid().to_owned(),
+    );
+    if let Some(sop_class) = file.sop_class_uid() {
+        meta(MetadataType::SOP_CLASS_UID, sop_class);
+    }
+    if let Some(offset) = file.pixel_data_offset() {
+        meta(MetadataType::PIXEL_DATA_OFFSET, offset.to_string());
+    }
+    let remote_aet = match origin {
+        Origin::RestApi {
+            remote_ip,
+            username,
+        } => {
+            meta(MetadataType::ORIGIN, "RestApi".into());
+            meta(MetadataType::REMOTE_IP, remote_ip.clone());
+            meta(
+                MetadataType::HTTP_USERNAME,
+                username.clone().unwrap_or_default(),
+            );
+            meta(MetadataType::REMOTE_AET, String::new());
+            String::new()
+        }
+        Origin::DicomProtocol {
+            remote_ip,
+            remote_aet,
+            called_aet,
+        } => {
+            meta(MetadataType::ORIGIN, "DicomProtocol".into());
+            meta(MetadataType::REMOTE_IP, remote_ip.clone());
+            meta(MetadataType::REMOTE_AET, remote_aet.clone());
+            meta(MetadataType::CALLED_AET, called_aet.clone());
+            remote_aet.clone()
+        }
+    };
+    content
+        .metadata
+        .push((created.series_id, MetadataType::REMOTE_AET, remote_aet));
+    for id in [created.series_id, created.study_id, created.patient_id] {
+        content
+            .metadata
+            .push((id, MetadataType::LAST_UPDATE, now.clone()));
+    }
+    tx.set_resources_content(&content)?;
+    tx.add_attachment(created.instance_id, info, 0)?;
+
+    let mut log = |change_type: ChangeType, level: ResourceType, public_id: &str| {
+        tx.log_change(&NewChange {
+            change_type,
+            resource_type: level,
+            public_id: public_id.to_owned(),
+            date: now.clone(),
+        })
+    };
+    log(
+        ChangeType::NewInstance,
+        ResourceType::Instance,
+        &ids.instance,
+    )?;
+    if created.is_new_series {
+        log(ChangeType::NewSeries, ResourceType::Series, &ids.series)?;
+    }
+    if created.is_new_study {
+        log(ChangeType::NewStudy, ResourceType::Study, &ids.study)?;
+    }
+    if created.is_new_patient {
+        log(ChangeType::NewPatient, ResourceType::Patient, &ids.patient)?;
+    }
+    Ok((StoreStatus::Success, obsolete))
+}
+
+/// Which level's main tags a stored tag belongs to.
+pub fn tag_level(tag: Tag) -> Option<ResourceType> {
+    main_tags::level_of(tag)
+}

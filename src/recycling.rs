@@ -1,0 +1,59 @@
+//! `MaximumStorageSize` / `MaximumPatientCount`: before a new instance is recorded, make room
+//! by deleting the least recently updated unprotected patients (Recycle mode), or refuse the
+//! instance (Reject mode).
+
+use stowage_core::{DeletedResources, IndexTransaction, ResourceType};
+
+use crate::context::ServerContext;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+
+fn over_limits(
+    ctx: &ServerContext,
+    tx: &mut dyn IndexTransaction,
+    incoming_size: u64,
+    new_patient: bool,
+) -> ApiResult<bool> {
+    let c = &ctx.config;
+    if c.maximum_patient_count > 0 && new_patient {
+        let patients = tx.get_resources_count(ResourceType::Patient)?;
+        if patients + 1 > c.maximum_patient_count {
+            return Ok(true);
+        }
+    }
+    if c.maximum_storage_size > 0
+        && tx.is_disk_size_above(c.maximum_storage_size.saturating_sub(incoming_size))?
+    {
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+pub fn make_room(
+    ctx: &ServerContext,
+    tx: &mut dyn IndexTransaction,
+    incoming_size: u64,
+    new_patient: bool,
+    incoming_patient: &str,
+    deleted: &mut DeletedResources,
+) -> ApiResult<()> {
+    if ctx.config.maximum_patient_count == 0 && ctx.config.maximum_storage_size == 0 {
+        return Ok(());
+    }
+    let avoid = tx.lookup_resource(incoming_patient)?.map(|(id, _)| id);
+    while over_limits(ctx, tx, incoming_size, new_patient)? {
+        if ctx.config.maximum_storage_mode_reject {
+            return Err(ApiError::new(ErrorCode::FullStorage));
+        }
+        let Some(victim) = tx.select_patient_to_recycle(avoid)? else {
+            return Err(ApiError::with_details(
+                ErrorCode::FullStorage,
+                "Cannot recycle more patients (all are protected)",
+            ));
+        };
+        tracing::info!("recycling patient {}", tx.get_public_id(victim)?);
+        let d = tx.delete_resource(victim)?;
+        deleted.files.extend(d.files);
+        deleted.resources.extend(d.resources);
+    }
+    Ok(())
+}

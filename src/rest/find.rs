@@ -1,0 +1,209 @@
+//! `/tools/find` and `/tools/lookup`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Map, Value};
+use stowage_core::{ConstraintKind, FindQuery, LabelsConstraint, ResourceType, TagConstraint};
+use stowage_dicom::{main_tags, Tag};
+
+use super::Ctx;
+use crate::context::ServerContext;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::json::Json;
+use crate::resources::resource_json;
+
+pub fn routes() -> Router<Arc<ServerContext>> {
+    Router::new()
+        .route("/tools/find", post(find))
+        .route("/tools/lookup", post(lookup))
+}
+
+const MODALITIES_IN_STUDY: Tag = Tag::new(0x0008, 0x0061);
+const MODALITY: Tag = Tag::new(0x0008, 0x0060);
+
+fn is_range_vr(tag: Tag) -> bool {
+    matches!(
+        stowage_dicom::dictionary::implicit_vr(tag).as_str(),
+        "DA" | "TM" | "DT"
+    )
+}
+
+/// One `"Tag": "value"` of a query, or `None` when it matches everything (`""`, `"*"`).
+fn constraint(key: &str, value: &str, case_sensitive: bool) -> ApiResult<Option<TagConstraint>> {
+    let tag = Tag::parse(key).ok_or_else(|| {
+        ApiError::with_details(
+            ErrorCode::UnknownDicomTag,
+            format!("Unknown DICOM tag: \"{key}\""),
+        )
+    })?;
+    if value.is_empty() || value == "*" {
+        return Ok(None);
+    }
+    let (tag, level) = if tag == MODALITIES_IN_STUDY {
+        (MODALITY, ResourceType::Series)
+    } else {
+        let level = main_tags::level_of(tag).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "Tag {key} is not a main DICOM tag: matching on other tags is not supported yet"
+            ))
+        })?;
+        (tag, level)
+    };
+    let kind = if value.contains('\\') {
+        ConstraintKind::List(value.split('\\').map(str::to_owned).collect())
+    } else if is_range_vr(tag) && value.contains('-') {
+        let (lower, upper) = value.split_once('-').unwrap_or((value, ""));
+        let bound = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        ConstraintKind::Range {
+            lower: bound(lower),
+            upper: bound(upper),
+        }
+    } else if value.contains('*') || value.contains('?') {
+        ConstraintKind::Wildcard(value.to_owned())
+    } else {
+        ConstraintKind::Equal(value.to_owned())
+    };
+    Ok(Some(TagConstraint {
+        level,
+        group: tag.group,
+        element: tag.element,
+        kind,
+        case_sensitive,
+    }))
+}
+
+fn bool_field(body: &Map<String, Value>, key: &str) -> ApiResult<bool> {
+    match body.get(key) {
+        None => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "Field \"{key}\" must be a Boolean"
+        ))),
+    }
+}
+
+fn number_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<u64>> {
+    match body.get(key) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("Field \"{key}\" must be a non-negative integer"))
+        }),
+    }
+}
+
+/// Parses the body of `/tools/find` into a query, with the `Expand` flag.
+pub fn parse_find(body: &[u8]) -> ApiResult<(FindQuery, bool)> {
+    let body: Map<String, Value> = match serde_json::from_slice(body) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(ApiError::bad_request("The body must contain a JSON object")),
+    };
+    let level: ResourceType = match body.get("Level") {
+        Some(Value::String(s)) => s
+            .parse()
+            .map_err(|_| ApiError::new(ErrorCode::ParameterOutOfRange))?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "Field \"Level\" is missing, or should be a string",
+            ))
+        }
+    };
+    let query = match body.get("Query") {
+        Some(Value::Object(q)) => q,
+        None => {
+            return Err(ApiError::bad_request(
+                "Field \"Query\" is missing, or should be a JSON object",
+            ))
+        }
+        // Orthanc 1.10.1 answers a non-object Query with an internal error.
+        Some(_) => {
+            return Err(ApiError::internal(
+                "An unhandled exception was generated inside the HTTP server",
+            ))
+        }
+    };
+    let case_sensitive = bool_field(&body, "CaseSensitive")?;
+    let mut constraints = Vec::new();
+    for (key, value) in query {
+        let value = value.as_str().ok_or_else(|| {
+            ApiError::bad_request(format!("The value of \"{key}\" in Query must be a string"))
+        })?;
+        constraints.extend(constraint(key, value, case_sensitive)?);
+    }
+    let labels = match body.get("Labels") {
+        None => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|l| l.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::bad_request("Field \"Labels\" must be an array of strings"))?,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Field \"Labels\" must be an array of strings",
+            ))
+        }
+    };
+    let labels_constraint = match body.get("LabelsConstraint").and_then(Value::as_str) {
+        None | Some("All") => LabelsConstraint::All,
+        Some("Any") => LabelsConstraint::Any,
+        Some("None") => LabelsConstraint::None,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Field \"LabelsConstraint\" must be All, Any or None, not \"{other}\""
+            )))
+        }
+    };
+    let expand = bool_field(&body, "Expand")?;
+    Ok((
+        FindQuery {
+            level,
+            constraints,
+            labels,
+            labels_constraint,
+            since: number_field(&body, "Since")?.unwrap_or(0),
+            limit: number_field(&body, "Limit")?.filter(|l| *l > 0),
+        },
+        expand,
+    ))
+}
+
+async fn find(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
+    let (query, expand) = parse_find(&body)?;
+    let c = ctx.0.clone();
+    ctx.read(move |tx| {
+        let ids = tx.lookup_resources(&query)?;
+        if !expand {
+            return Ok(Json(json!(ids)));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for public_id in ids {
+            if let Some((id, level)) = tx.lookup_resource(&public_id)? {
+                out.push(resource_json(&c, tx, id, level, &public_id)?);
+            }
+        }
+        Ok(Json(Value::Array(out)))
+    })
+    .await
+}
+
+async fn lookup(ctx: Ctx, body: String) -> ApiResult<Json> {
+    let value = body.trim().to_owned();
+    ctx.read(move |tx| {
+        let mut out = Vec::new();
+        for level in ResourceType::ALL {
+            for tag in main_tags::identifier_tags(level) {
+                for id in tx.lookup_identifier(level, tag.group, tag.element, &value)? {
+                    out.push(json!({
+                        "ID": id,
+                        "Path": format!("/{}/{}", level.collection(), id),
+                        "Type": level.name(),
+                    }));
+                }
+            }
+        }
+        Ok(Json(Value::Array(out)))
+    })
+    .await
+}
