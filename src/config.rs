@@ -26,7 +26,9 @@ pub enum ConfigError {
     BadValue { option: String, reason: String },
 }
 
-/// The options Stowage acts on, with Orthanc's defaults.
+/// The options Stowage acts on, with Orthanc's defaults. (`HttpTimeout` and the find limits
+/// are read now for the peers and query features that use them.)
+#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct Config {
     pub name: String,

@@ -4,11 +4,13 @@
 //! Handlers return an [`ApiError`]; it becomes a response carrying the error as an extension,
 //! and the error-rendering middleware writes the body once the request method and URI are known.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use stowage_core::{IndexError, StorageError};
 
 /// Orthanc's error codes used by Stowage (`OrthancStatus`), with their message and HTTP status.
+/// The table is Orthanc's; some codes are raised only by features still to come.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InternalError,
@@ -96,12 +98,12 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            InternalError | Database | CannotWriteFile | CorruptedFile => {
+            InternalError | Database | CannotWriteFile | CorruptedFile | UnknownDicomTag => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ParameterOutOfRange | BadParameterType | BadRequest | UriSyntax | BadFileFormat
-            | UnknownDicomTag | BadJson => StatusCode::BAD_REQUEST,
+            | BadJson => StatusCode::BAD_REQUEST,
             InexistentItem | InexistentFile | UnknownResource | InexistentTag => {
                 StatusCode::NOT_FOUND
             }
@@ -209,10 +211,6 @@ pub fn render_error_body(err: &PendingError, method: &str, uri: &str) -> String 
     }
     out.push_str("}\n");
     out
-}
-
-pub fn content_length(body: &str) -> HeaderValue {
-    HeaderValue::from(body.len())
 }
 
 impl From<IndexError> for ApiError {

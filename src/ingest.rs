@@ -9,7 +9,7 @@ use stowage_core::{
     ChangeType, CompressionType, DeletedResources, FileContentType, FileInfo, IndexTransaction,
     InstanceHashes, MetadataType, NewChange, ResourceType, ResourcesContent,
 };
-use stowage_dicom::{main_tags, DicomError, DicomFile, Tag};
+use stowage_dicom::{DicomError, DicomFile, Tag};
 
 use crate::clock::now_iso;
 use crate::context::ServerContext;
@@ -27,11 +27,6 @@ pub enum Origin {
     RestApi {
         remote_ip: String,
         username: Option<String>,
-    },
-    DicomProtocol {
-        remote_ip: String,
-        remote_aet: String,
-        called_aet: String,
     },
 }
 
@@ -161,13 +156,11 @@ pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<Sto
             if status == StoreStatus::AlreadyStored {
                 remove_files(ctx, std::slice::from_ref(&info));
             } else {
-                for (level, id) in [
+                ctx.stable.touch(&[
                     (ResourceType::Patient, &ids.patient),
                     (ResourceType::Study, &ids.study),
                     (ResourceType::Series, &ids.series),
-                ] {
-                    ctx.stable.touch(level, id);
-                }
+                ]);
             }
             remove_files(ctx, &obsolete.files);
             for (_, id) in &obsolete.resources {
@@ -299,17 +292,6 @@ fn record_instance(
             meta(MetadataType::REMOTE_AET, String::new());
             String::new()
         }
-        Origin::DicomProtocol {
-            remote_ip,
-            remote_aet,
-            called_aet,
-        } => {
-            meta(MetadataType::ORIGIN, "DicomProtocol".into());
-            meta(MetadataType::REMOTE_IP, remote_ip.clone());
-            meta(MetadataType::REMOTE_AET, remote_aet.clone());
-            meta(MetadataType::CALLED_AET, called_aet.clone());
-            remote_aet.clone()
-        }
     };
     content
         .metadata
@@ -345,9 +327,4 @@ fn record_instance(
         log(ChangeType::NewPatient, ResourceType::Patient, &ids.patient)?;
     }
     Ok((StoreStatus::Success, obsolete))
-}
-
-/// Which level's main tags a stored tag belongs to.
-pub fn tag_level(tag: Tag) -> Option<ResourceType> {
-    main_tags::level_of(tag)
 }

@@ -25,10 +25,13 @@ impl StableTracker {
         self.unstable.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A resource received a new instance: its stability countdown restarts.
-    pub fn touch(&self, level: ResourceType, public_id: &str) {
-        self.map()
-            .insert(public_id.to_owned(), (level, Instant::now() + self.age));
+    /// Resources received a new instance: their stability countdown restarts.
+    pub fn touch(&self, resources: &[(ResourceType, &str)]) {
+        let deadline = Instant::now() + self.age;
+        let mut map = self.map();
+        for (level, id) in resources {
+            map.insert((*id).to_owned(), (*level, deadline));
+        }
     }
 
     pub fn is_stable(&self, public_id: &str) -> bool {
@@ -43,18 +46,17 @@ impl StableTracker {
     pub fn take_expired(&self) -> Vec<(ResourceType, String)> {
         let now = Instant::now();
         let mut map = self.map();
-        let expired: Vec<String> = map
+        let mut expired: Vec<(Instant, i64, String)> = map
             .iter()
             .filter(|(_, (_, deadline))| *deadline <= now)
-            .map(|(id, _)| id.clone())
+            .map(|(id, (level, deadline))| (*deadline, -level.code(), id.clone()))
             .collect();
-        let mut out: Vec<(ResourceType, String)> = expired
+        // In the order they became stable; for one instance: series, study, then patient.
+        expired.sort();
+        expired
             .into_iter()
-            .filter_map(|id| map.remove(&id).map(|(level, _)| (level, id)))
-            .collect();
-        // Series first, then studies, then patients, as Orthanc reports them.
-        out.sort_by_key(|(level, _)| std::cmp::Reverse(level.code()));
-        out
+            .filter_map(|(_, _, id)| map.remove(&id).map(|(level, _)| (level, id)))
+            .collect()
     }
 }
 
@@ -65,8 +67,7 @@ mod tests {
     #[test]
     fn becomes_stable_after_age() {
         let t = StableTracker::new(Duration::from_millis(20));
-        t.touch(ResourceType::Study, "s");
-        t.touch(ResourceType::Series, "x");
+        t.touch(&[(ResourceType::Study, "s"), (ResourceType::Series, "x")]);
         assert!(!t.is_stable("s"));
         assert!(t.take_expired().is_empty());
         std::thread::sleep(Duration::from_millis(30));

@@ -94,8 +94,17 @@ fn number_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<u64>> 
     }
 }
 
-/// Parses the body of `/tools/find` into a query, with the `Expand` flag.
-pub fn parse_find(body: &[u8]) -> ApiResult<(FindQuery, bool)> {
+/// A parsed `/tools/find` request.
+pub struct FindRequest {
+    pub query: FindQuery,
+    pub expand: bool,
+    /// Orthanc 1.10.1 answers queries that name tags in ID order and empty queries in
+    /// insertion order; paging (`Since`/`Limit`) follows that order.
+    pub sort_by_id: bool,
+}
+
+/// Parses the body of `/tools/find`.
+pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
     let body: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => m,
         _ => return Err(ApiError::bad_request("The body must contain a JSON object")),
@@ -155,9 +164,8 @@ pub fn parse_find(body: &[u8]) -> ApiResult<(FindQuery, bool)> {
             )))
         }
     };
-    let expand = bool_field(&body, "Expand")?;
-    Ok((
-        FindQuery {
+    Ok(FindRequest {
+        query: FindQuery {
             level,
             constraints,
             labels,
@@ -165,15 +173,33 @@ pub fn parse_find(body: &[u8]) -> ApiResult<(FindQuery, bool)> {
             since: number_field(&body, "Since")?.unwrap_or(0),
             limit: number_field(&body, "Limit")?.filter(|l| *l > 0),
         },
-        expand,
-    ))
+        expand: bool_field(&body, "Expand")?,
+        sort_by_id: !query.is_empty(),
+    })
 }
 
 async fn find(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
-    let (query, expand) = parse_find(&body)?;
+    let FindRequest {
+        mut query,
+        expand,
+        sort_by_id,
+    } = parse_find(&body)?;
     let c = ctx.0.clone();
     ctx.read(move |tx| {
-        let ids = tx.lookup_resources(&query)?;
+        let ids = if sort_by_id {
+            let (since, limit) = (query.since as usize, query.limit);
+            query.since = 0;
+            query.limit = None;
+            let mut all = tx.lookup_resources(&query)?;
+            all.sort();
+            let page = all.into_iter().skip(since);
+            match limit {
+                Some(l) => page.take(l as usize).collect(),
+                None => page.collect(),
+            }
+        } else {
+            tx.lookup_resources(&query)?
+        };
         if !expand {
             return Ok(Json(json!(ids)));
         }

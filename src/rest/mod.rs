@@ -8,6 +8,7 @@ mod instances;
 mod metadata;
 mod query;
 mod resources;
+mod revision;
 pub mod system;
 
 use std::net::SocketAddr;
