@@ -34,7 +34,14 @@ const INDEX_FILE: &str = "index.sqlite";
 
 pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     let storage = FilesystemStorage::open(&config.storage_directory, config.sync_storage_area)?;
-    let index = SqliteIndex::open(config.index_directory.join(INDEX_FILE), Durability::Full)?;
+    // `SyncStorageArea: false` trades durability against power loss for speed: the index
+    // then stops flushing every commit too.
+    let durability = if config.sync_storage_area {
+        Durability::Full
+    } else {
+        Durability::Normal
+    };
+    let index = SqliteIndex::open(config.index_directory.join(INDEX_FILE), durability)?;
     let stable = StableTracker::new(Duration::from_secs(config.stable_age));
     Ok(Arc::new(ServerContext {
         config,
@@ -129,11 +136,8 @@ async fn stability_loop(ctx: Arc<ServerContext>) {
 
 pub async fn run(ctx: Arc<ServerContext>) -> Result<(), StartError> {
     let port = ctx.config.http_port;
-    let bind: SocketAddr = if ctx.config.remote_access_allowed {
-        SocketAddr::from(([0, 0, 0, 0], port))
-    } else {
-        SocketAddr::from(([0, 0, 0, 0], port))
-    };
+    // Like Orthanc, listen on every interface; `RemoteAccessAllowed` is enforced per request.
+    let bind = SocketAddr::from(([0, 0, 0, 0], port));
     let listener = TcpListener::bind(bind)
         .await
         .map_err(|source| StartError::Listen { port, source })?;

@@ -146,9 +146,8 @@ async fn related(
     level: ResourceType,
     other: ResourceType,
 ) -> ApiResult<Json> {
-    let expand = !QueryArgs::parse(q.as_deref())
-        .get("expand")
-        .is_some_and(|v| v == "false");
+    // Children come expanded unless `?expand=false`.
+    let expand = QueryArgs::parse(q.as_deref()).get("expand") != Some("false");
     let ctx2 = ctx.0.clone();
     ctx.read(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;

@@ -197,10 +197,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
     }
 
     fn create_instance(&mut self, h: &InstanceHashes) -> Result<CreatedInstance> {
-        if let Some((instance_id, _, _)) = self
-            .lookup_resource_and_parent(&h.instance)?
-            .map(|(id, ty, parent)| (id, ty, parent))
-        {
+        if let Some((instance_id, _, _)) = self.lookup_resource_and_parent(&h.instance)? {
             let series_id = self
                 .lookup_parent(instance_id)?
                 .ok_or(IndexError::UnknownResource)?;
