@@ -8,6 +8,7 @@ use stowage_core::{IndexBackend, IndexError, IndexTransaction, StorageArea, TxMo
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
+use crate::group_commit::GroupCommitter;
 use crate::stable::StableTracker;
 
 pub struct ServerContext {
@@ -15,6 +16,7 @@ pub struct ServerContext {
     pub index: Arc<dyn IndexBackend>,
     pub storage: Arc<dyn StorageArea>,
     pub stable: StableTracker,
+    pub committer: GroupCommitter,
 }
 
 /// How many times a transaction that hit a serialization conflict is replayed.

@@ -12,8 +12,10 @@ use stowage_core::{
 use stowage_dicom::{DicomError, DicomFile, Tag};
 
 use crate::clock::now_iso;
+use crate::config::Config;
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::group_commit::PendingStore;
 use crate::ids::instance_hashes;
 
 const PATIENT_ID: Tag = Tag::new(0x0010, 0x0020);
@@ -150,7 +152,12 @@ pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<Sto
         .create(&info.uuid, FileContentType::DICOM, &stored)?;
     drop(stored);
 
-    let result = ctx.write_blocking(|tx| record_instance(ctx, tx, &file, &ids, &info, origin));
+    let result = ctx.committer.record(PendingStore {
+        file,
+        ids: ids.clone(),
+        info: info.clone(),
+        origin: origin.clone(),
+    });
     match result {
         Ok((status, obsolete)) => {
             if status == StoreStatus::AlreadyStored {
@@ -196,17 +203,20 @@ fn tags_of(file: &DicomFile, levels: &[ResourceType], id: i64, content: &mut Res
 
 /// The index part of a store, inside one read-write transaction. Returns the status and what
 /// was deleted on the way (an overwritten instance, recycled patients).
-fn record_instance(
-    ctx: &ServerContext,
+pub fn record_instance(
+    config: &Config,
     tx: &mut dyn IndexTransaction,
-    file: &DicomFile,
-    ids: &InstanceHashes,
-    info: &FileInfo,
-    origin: &Origin,
+    store: &PendingStore,
 ) -> ApiResult<(StoreStatus, DeletedResources)> {
+    let PendingStore {
+        file,
+        ids,
+        info,
+        origin,
+    } = store;
     let mut obsolete = DeletedResources::default();
     if let Some((old, _)) = tx.lookup_resource(&ids.instance)? {
-        if !ctx.config.overwrite_instances {
+        if !config.overwrite_instances {
             return Ok((StoreStatus::AlreadyStored, obsolete));
         }
         let deleted = tx.delete_resource(old)?;
@@ -216,7 +226,7 @@ fn record_instance(
 
     let patient_exists = tx.lookup_resource(&ids.patient)?.is_some();
     crate::recycling::make_room(
-        ctx,
+        config,
         tx,
         info.compressed_size,
         !patient_exists,

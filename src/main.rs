@@ -6,6 +6,7 @@ mod context;
 mod delete;
 mod error;
 mod files;
+mod group_commit;
 mod ids;
 mod ingest;
 mod json;

@@ -4,16 +4,16 @@
 
 use stowage_core::{DeletedResources, IndexTransaction, ResourceType};
 
-use crate::context::ServerContext;
+use crate::config::Config;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
 fn over_limits(
-    ctx: &ServerContext,
+    config: &Config,
     tx: &mut dyn IndexTransaction,
     incoming_size: u64,
     new_patient: bool,
 ) -> ApiResult<bool> {
-    let c = &ctx.config;
+    let c = config;
     if c.maximum_patient_count > 0 && new_patient {
         let patients = tx.get_resources_count(ResourceType::Patient)?;
         if patients + 1 > c.maximum_patient_count {
@@ -29,19 +29,19 @@ fn over_limits(
 }
 
 pub fn make_room(
-    ctx: &ServerContext,
+    config: &Config,
     tx: &mut dyn IndexTransaction,
     incoming_size: u64,
     new_patient: bool,
     incoming_patient: &str,
     deleted: &mut DeletedResources,
 ) -> ApiResult<()> {
-    if ctx.config.maximum_patient_count == 0 && ctx.config.maximum_storage_size == 0 {
+    if config.maximum_patient_count == 0 && config.maximum_storage_size == 0 {
         return Ok(());
     }
     let avoid = tx.lookup_resource(incoming_patient)?.map(|(id, _)| id);
-    while over_limits(ctx, tx, incoming_size, new_patient)? {
-        if ctx.config.maximum_storage_mode_reject {
+    while over_limits(config, tx, incoming_size, new_patient)? {
+        if config.maximum_storage_mode_reject {
             return Err(ApiError::new(ErrorCode::FullStorage));
         }
         let Some(victim) = tx.select_patient_to_recycle(avoid)? else {

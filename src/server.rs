@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::context::ServerContext;
+use crate::group_commit::GroupCommitter;
 use crate::stable::StableTracker;
 
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +44,12 @@ pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     };
     let index = SqliteIndex::open(config.index_directory.join(INDEX_FILE), durability)?;
     let stable = StableTracker::new(Duration::from_secs(config.stable_age));
-    Ok(Arc::new(ServerContext {
+    Ok(Arc::new_cyclic(|weak| ServerContext {
         config,
         index: Arc::new(index),
         storage: Arc::new(storage),
         stable,
+        committer: GroupCommitter::start(weak.clone()),
     }))
 }
 
@@ -159,6 +161,7 @@ pub async fn run(ctx: Arc<ServerContext>) -> Result<(), StartError> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(StartError::Serve)?;
+    ctx.committer.close();
     tracing::info!("Stowage has stopped");
     Ok(())
 }

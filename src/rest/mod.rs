@@ -17,7 +17,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
     WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderValue, StatusCode};
@@ -37,7 +37,7 @@ pub use system::ORTHANC_API_VERSION;
 pub struct HttpUser(pub Option<String>);
 
 pub fn router(ctx: Arc<ServerContext>) -> Router {
-    Router::new()
+    let api = Router::new()
         .merge(system::routes())
         .merge(instances::routes())
         .merge(resources::routes())
@@ -47,10 +47,14 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .merge(changes::routes())
         .fallback(|| async { ApiError::new(ErrorCode::UnknownResource) })
         .layer(DefaultBodyLimit::disable())
+        .with_state(ctx.clone());
+    // The middlewares wrap the whole API as one service, so that they also see the answers
+    // axum makes itself (405 with `Allow`).
+    Router::new()
+        .fallback_service(api)
         .layer(middleware::from_fn_with_state(ctx.clone(), compress_answer))
         .layer(middleware::from_fn(render_errors))
-        .layer(middleware::from_fn_with_state(ctx.clone(), access_control))
-        .with_state(ctx)
+        .layer(middleware::from_fn_with_state(ctx, access_control))
 }
 
 /// `RemoteAccessAllowed` and HTTP Basic authentication against `RegisteredUsers`.
@@ -105,6 +109,9 @@ async fn render_errors(req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let uri = req.uri().path().to_owned();
     let mut response = next.run(req).await;
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        orthanc_allow_header(&mut response);
+    }
     if let Some(err) = response.extensions_mut().remove::<PendingError>() {
         if response.status().is_server_error() {
             tracing::warn!("{method} {uri}: {:?} {:?}", err.code, err.details);
@@ -118,6 +125,24 @@ async fn render_errors(req: Request, next: Next) -> Response {
         response = Response::from_parts(parts, Body::from(body));
     }
     response
+}
+
+/// Orthanc lists the allowed methods as `GET,POST,PUT,DELETE` (that order, no HEAD).
+fn orthanc_allow_header(response: &mut Response) {
+    let Some(allow) = response.headers().get(ALLOW).and_then(|v| v.to_str().ok()) else {
+        return;
+    };
+    let listed: Vec<String> = allow
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .collect();
+    let methods: Vec<&str> = ["GET", "POST", "PUT", "DELETE"]
+        .into_iter()
+        .filter(|m| listed.iter().any(|l| l == m))
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&methods.join(",")) {
+        response.headers_mut().insert(ALLOW, v);
+    }
 }
 
 /// gzip/deflate for JSON answers when the client accepts it (`HttpCompressionEnabled`).

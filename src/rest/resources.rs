@@ -227,8 +227,11 @@ async fn shared_tags(
             let Value::Object(tags) = read_dicom(&c, id)?.tags_json(format) else {
                 continue;
             };
+            // Only plain string values can be shared (no sequences, binary or too long values).
+            let is_string =
+                |v: &Value| v.is_string() || v.get("Type").is_some_and(|t| t == "String");
             shared = Some(match shared {
-                None => tags,
+                None => tags.into_iter().filter(|(_, v)| is_string(v)).collect(),
                 Some(prev) => prev
                     .into_iter()
                     .filter(|(k, v)| tags.get(k) == Some(v))

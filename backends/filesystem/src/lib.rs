@@ -59,10 +59,16 @@ impl StorageArea for FilesystemStorage {
     ) -> Result<(), StorageError> {
         let path = self.path_of(uuid)?;
         let dir = path.parent().unwrap_or(&self.root);
-        fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
         let tmp = dir.join(format!(".{uuid}.tmp"));
         let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
+            // Most folders exist already: create them only when the file cannot be.
+            let mut f = match fs::File::create(&tmp) {
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    fs::create_dir_all(dir)?;
+                    fs::File::create(&tmp)?
+                }
+                other => other?,
+            };
             f.write_all(data)?;
             if self.sync {
                 f.sync_data()?;
