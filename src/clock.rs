@@ -40,7 +40,7 @@ mod tests {
     #[test]
     fn formats() {
         assert_eq!(super::format_timestamp(0), "19700101T000000");
-        assert_eq!(super::format_timestamp(1_795_434_321), "20261123T084521");
+        assert_eq!(super::format_timestamp(1_795_434_321), "20261123T114521");
         assert_eq!(super::format_timestamp(951_782_400), "20000229T000000");
     }
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub user_content_type: BTreeMap<String, (i32, String)>,
     pub limit_find_results: u64,
     pub limit_find_instances: u64,
+    /// Orthanc's `"PostgreSQL"` section, when it enables the index.
+    pub postgres_index: Option<stowage_index_postgres::PostgresConfig>,
     /// The whole merged configuration, for options handled elsewhere or later.
     pub raw: Map<String, Value>,
 }
@@ -400,6 +402,7 @@ impl Config {
             user_content_type,
             limit_find_results: get_u64(&raw, "LimitFindResults", 0)?,
             limit_find_instances: get_u64(&raw, "LimitFindInstances", 0)?,
+            postgres_index: postgres_section(&raw)?,
             raw,
         })
     }
@@ -421,6 +424,62 @@ impl Config {
             .filter(|k| ORTHANC_OPTIONS_NOT_YET_USED.contains(k))
             .collect()
     }
+}
+
+/// Environment variable naming a PostgreSQL index (`postgresql://...`): it overrides the
+/// configuration file and enables the PostgreSQL index.
+pub const POSTGRES_URL_VARIABLE: &str = "STOWAGE_POSTGRES_URL";
+
+/// Reads the section of Orthanc's PostgreSQL plugin (`"PostgreSQL": {"EnableIndex": true, ...}`).
+fn postgres_section(
+    raw: &Map<String, Value>,
+) -> Result<Option<stowage_index_postgres::PostgresConfig>, ConfigError> {
+    let env_uri = std::env::var(POSTGRES_URL_VARIABLE)
+        .ok()
+        .filter(|u| !u.is_empty());
+    let section = match raw.get("PostgreSQL") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(bad("PostgreSQL", "expected an object".to_owned())),
+    };
+    if env_uri.is_none() && !get_bool(&section, "EnableIndex", false)? {
+        return Ok(None);
+    }
+    let defaults = stowage_index_postgres::PostgresConfig::default();
+    let text = |key: &str, default: &str| {
+        get_string(&section, key, default)
+            .map_err(|_| bad("PostgreSQL", format!("\"{key}\" must be a string")))
+    };
+    let number = |key: &str, default: u64| {
+        get_u64(&section, key, default)
+            .map_err(|_| bad("PostgreSQL", format!("\"{key}\" must be a number")))
+    };
+    let connection_uri = match env_uri {
+        Some(uri) => Some(uri),
+        None => match section.get("ConnectionUri") {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        },
+    };
+    Ok(Some(stowage_index_postgres::PostgresConfig {
+        host: text("Host", &defaults.host)?,
+        port: u16::try_from(number("Port", defaults.port.into())?)
+            .map_err(|_| bad("PostgreSQL", "\"Port\" is not a TCP port".to_owned()))?,
+        database: text("Database", &defaults.database)?,
+        username: text("Username", &defaults.username)?,
+        password: text("Password", &defaults.password)?,
+        connection_uri,
+        connections: number("IndexConnectionsCount", defaults.connections as u64)?.max(1) as usize,
+        lock: get_bool(&section, "Lock", defaults.lock)?,
+        max_connection_retries: number(
+            "MaximumConnectionRetries",
+            defaults.max_connection_retries.into(),
+        )? as u32,
+        connection_retry_interval_secs: number(
+            "ConnectionRetryInterval",
+            defaults.connection_retry_interval_secs,
+        )?,
+    }))
 }
 
 /// The commented configuration written by `stowage --config=FILE`.
@@ -457,6 +516,32 @@ mod tests {
         let c = Config::from_raw(raw, Path::new(".")).unwrap();
         assert!(c.unknown_options().is_empty(), "{:?}", c.unknown_options());
         assert_eq!(c.http_port, 8042);
+    }
+
+    #[test]
+    fn postgres_section_is_read() {
+        let raw: Map<String, Value> = serde_json::from_str(
+            r#"{"PostgreSQL": {"EnableIndex": true, "Host": "db", "Port": 5433, "Lock": false,
+                "IndexConnectionsCount": 3, "Database": "idx"}}"#,
+        )
+        .unwrap();
+        let pg = Config::from_raw(raw, Path::new("."))
+            .unwrap()
+            .postgres_index
+            .unwrap();
+        assert_eq!(
+            (pg.host.as_str(), pg.port, pg.lock, pg.connections),
+            ("db", 5433, false, 3)
+        );
+        assert_eq!(pg.database, "idx");
+        let raw: Map<String, Value> =
+            serde_json::from_str(r#"{"PostgreSQL": {"EnableIndex": false}}"#).unwrap();
+        if std::env::var(POSTGRES_URL_VARIABLE).is_err() {
+            assert!(Config::from_raw(raw, Path::new("."))
+                .unwrap()
+                .postgres_index
+                .is_none());
+        }
     }
 
     #[test]

@@ -103,10 +103,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        let ctx = server::open_context(config)?;
-        server::run(ctx).await
-    });
+    // Opened outside the runtime, and released after it: the PostgreSQL backend runs its own
+    // runtime, which must be neither started nor dropped inside an async task.
+    let ctx = match server::open_context(config) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(server::run(ctx.clone()));
+    drop(runtime);
+    drop(ctx);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

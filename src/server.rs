@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stowage_core::IndexBackend;
 use stowage_core::{ChangeType, NewChange};
+use stowage_index_postgres::PostgresIndex;
 use stowage_index_sqlite::{Durability, SqliteIndex};
 use stowage_storage_fs::FilesystemStorage;
 use tokio::net::TcpListener;
@@ -33,6 +35,8 @@ pub enum StartError {
 /// Name of the SQLite index file inside `IndexDirectory`.
 const INDEX_FILE: &str = "index.sqlite";
 
+/// Opens the index and the storage area. Blocking: call it outside the async runtime (the
+/// PostgreSQL backend drives its own).
 pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     let storage = FilesystemStorage::open(&config.storage_directory, config.sync_storage_area)?;
     // `SyncStorageArea: false` trades durability against power loss for speed: the index
@@ -42,11 +46,18 @@ pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     } else {
         Durability::Normal
     };
-    let index = SqliteIndex::open(config.index_directory.join(INDEX_FILE), durability)?;
+    let index: Arc<dyn IndexBackend> = match &config.postgres_index {
+        Some(pg) => Arc::new(PostgresIndex::open(pg)?),
+        None => Arc::new(SqliteIndex::open(
+            config.index_directory.join(INDEX_FILE),
+            durability,
+        )?),
+    };
+    tracing::info!("index: {}", index.info().name);
     let stable = StableTracker::new(Duration::from_secs(config.stable_age));
     Ok(Arc::new_cyclic(|weak| ServerContext {
         config,
-        index: Arc::new(index),
+        index,
         storage: Arc::new(storage),
         stable,
         committer: GroupCommitter::start(weak.clone()),

@@ -5,6 +5,8 @@
 
 pub mod attachment;
 pub mod change;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod find;
 pub mod index;
 pub mod metadata;

@@ -61,13 +61,22 @@ impl StorageArea for FilesystemStorage {
         let dir = path.parent().unwrap_or(&self.root);
         let tmp = dir.join(format!(".{uuid}.tmp"));
         let write = || -> std::io::Result<()> {
-            // Most folders exist already: create them only when the file cannot be.
-            let mut f = match fs::File::create(&tmp) {
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    fs::create_dir_all(dir)?;
-                    fs::File::create(&tmp)?
+            // Most folders exist already: create them only when the file cannot be. A
+            // concurrent `remove` may tidy an emptied folder away between our `create_dir_all`
+            // and the file's creation, so retry a few times.
+            let mut attempt = 0;
+            let mut f = loop {
+                match fs::File::create(&tmp) {
+                    Err(e) if e.kind() == ErrorKind::NotFound && attempt < 10 => {
+                        attempt += 1;
+                        // The same race can hit `create_dir_all` itself (parent removed).
+                        match fs::create_dir_all(dir) {
+                            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                            _ => {}
+                        }
+                    }
+                    other => break other?,
                 }
-                other => other?,
             };
             f.write_all(data)?;
             if self.sync {

@@ -120,14 +120,18 @@ pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
         ));
     }
 
-    if !query.labels.is_empty() {
-        let placeholders = vec!["?"; query.labels.len()].join(", ");
+    // The labels form a set (as in Orthanc): duplicates must not inflate the count for `All`.
+    let mut labels: Vec<&String> = query.labels.iter().collect();
+    labels.sort();
+    labels.dedup();
+    if !labels.is_empty() {
+        let placeholders = vec!["?"; labels.len()].join(", ");
         match query.labels_constraint {
             LabelsConstraint::All => {
                 conditions.push(format!(
                     "(SELECT COUNT(DISTINCT label) FROM Labels l WHERE l.id = r.internalId \
                      AND l.label IN ({placeholders})) = {}",
-                    query.labels.len()
+                    labels.len()
                 ));
             }
             LabelsConstraint::Any => conditions.push(format!(
@@ -137,7 +141,7 @@ pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
                 "NOT EXISTS (SELECT 1 FROM Labels l WHERE l.id = r.internalId AND l.label IN ({placeholders}))"
             )),
         }
-        values.extend(query.labels.iter().map(|l| Value::Text(l.clone())));
+        values.extend(labels.iter().map(|l| Value::Text((*l).clone())));
     }
 
     let limit = query
