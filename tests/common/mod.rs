@@ -28,6 +28,8 @@ pub struct Server {
     config_path: PathBuf,
     log_path: PathBuf,
     auth: Option<String>,
+    /// The throw-away PostgreSQL database of this server, in PostgreSQL mode.
+    postgres: Option<TestDatabase>,
     // Last so that the folder is removed after the process is gone.
     _tmp: tempfile::TempDir,
 }
@@ -63,6 +65,15 @@ impl Server {
                 config[k] = v;
             }
         }
+        let postgres = TestDatabase::create_if_requested();
+        if let Some(db) = &postgres {
+            config["PostgreSQL"] = json!({
+                "EnableIndex": true,
+                "ConnectionUri": db.url,
+                "Lock": false,
+                "IndexConnectionsCount": 4,
+            });
+        }
         let config_path = tmp.path().join("config.json");
         std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let log_path = tmp.path().join("server.log");
@@ -75,9 +86,20 @@ impl Server {
             config_path,
             log_path,
             auth: None,
+            postgres,
             _tmp: tmp,
         };
         s.spawn();
+        let expected_backend = if s.postgres.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
+        assert_eq!(
+            s.get_json("/system")["StowageIndexBackend"],
+            json!(expected_backend),
+            "the server runs on the requested index backend"
+        );
         s
     }
 
@@ -310,6 +332,76 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
+        self.postgres.take();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL mode: `STOWAGE_TEST_INDEX=postgres` runs every server of the suite on a fresh
+// PostgreSQL database (server from `STOWAGE_TEST_POSTGRES_URL`, by default the local one).
+// ---------------------------------------------------------------------------
+
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+fn psql(url: &str, sql: &str) -> std::process::Output {
+    Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql (PostgreSQL client) is needed in PostgreSQL mode")
+}
+
+impl TestDatabase {
+    fn create_if_requested() -> Option<TestDatabase> {
+        if std::env::var("STOWAGE_TEST_INDEX")
+            .ok()?
+            .to_ascii_lowercase()
+            != "postgres"
+        {
+            return None;
+        }
+        let admin_url = std::env::var("STOWAGE_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_owned());
+        let name = format!("stowage_rest_{}_{}", std::process::id(), uuid_like_suffix());
+        let out = psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        assert!(
+            out.status.success(),
+            "CREATE DATABASE failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let scheme_end = admin_url.find("://").map(|i| i + 3).unwrap_or(0);
+        let path_start = admin_url[scheme_end..]
+            .find('/')
+            .map(|i| i + scheme_end)
+            .unwrap_or(admin_url.len());
+        let url = format!("{}/{name}", &admin_url[..path_start]);
+        Some(TestDatabase {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+fn uuid_like_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}_{nanos}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin_url,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
