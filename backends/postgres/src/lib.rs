@@ -288,6 +288,11 @@ impl IndexBackend for PostgresIndex {
             TxMode::ReadWrite => "BEGIN ISOLATION LEVEL READ COMMITTED",
             TxMode::ReadOnly => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
         };
-        Ok(Box::new(PgTransaction::new(self.runtime(), client, begin)))
+        Ok(Box::new(PgTransaction::new(
+            self.runtime(),
+            client,
+            begin,
+            mode == TxMode::ReadWrite,
+        )))
     }
 }

@@ -33,6 +33,9 @@ pub(crate) struct PgTransaction<'a> {
     /// The first error a statement raised: PostgreSQL aborts the whole transaction then, so a
     /// later commit must fail too rather than silently roll back.
     failed: Option<IndexError>,
+    /// Read-write: reads of revisioned items lock their row (`FOR UPDATE`), so that of two
+    /// writers checking the same revision, the second waits and then sees the first's update.
+    writable: bool,
 }
 
 /// Runs two futures concurrently on one task, `first` polled first (so its request goes out
@@ -133,13 +136,27 @@ const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (SELECT $1::bigint UNION ALL \
      SELECT r.internalId FROM Resources r JOIN sub ON r.parentId = sub.id)";
 
 impl<'a> PgTransaction<'a> {
-    pub(crate) fn new(runtime: &'a Runtime, client: Object, begin: &'static str) -> Self {
+    pub(crate) fn new(
+        runtime: &'a Runtime,
+        client: Object,
+        begin: &'static str,
+        writable: bool,
+    ) -> Self {
         PgTransaction {
             runtime,
             client: Some(client),
             pending_begin: Some(begin),
             open: false,
             failed: None,
+            writable,
+        }
+    }
+
+    fn row_lock(&self) -> &'static str {
+        if self.writable {
+            " FOR UPDATE"
+        } else {
+            ""
         }
     }
 
@@ -574,11 +591,12 @@ impl IndexTransaction for PgTransaction<'_> {
         id: InternalId,
         kind: MetadataType,
     ) -> Result<Option<(String, i64)>> {
+        let sql = format!(
+            "SELECT value, revision FROM Metadata WHERE id = $1 AND type = $2{}",
+            self.row_lock()
+        );
         Ok(self
-            .query_opt(
-                "SELECT value, revision FROM Metadata WHERE id = $1 AND type = $2",
-                &[&id, &kind.0],
-            )?
+            .query_opt(&sql, &[&id, &kind.0])?
             .map(|r| (r.get(0), r.get(1))))
     }
 
@@ -655,7 +673,8 @@ impl IndexTransaction for PgTransaction<'_> {
         ct: FileContentType,
     ) -> Result<Option<(FileInfo, i64)>> {
         let sql = format!(
-            "SELECT {FILE_COLUMNS}, revision FROM AttachedFiles WHERE id = $1 AND fileType = $2"
+            "SELECT {FILE_COLUMNS}, revision FROM AttachedFiles WHERE id = $1 AND fileType = $2{}",
+            self.row_lock()
         );
         Ok(self
             .query_opt(&sql, &[&id, &ct.0])?
