@@ -154,6 +154,9 @@ pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
             ))
         }
     };
+    for label in &labels {
+        super::labels::check_label(label)?;
+    }
     let labels_constraint = match body.get("LabelsConstraint").and_then(Value::as_str) {
         None | Some("All") => LabelsConstraint::All,
         Some("Any") => LabelsConstraint::Any,

@@ -5,6 +5,7 @@ mod attachments;
 mod changes;
 mod find;
 mod instances;
+mod labels;
 mod metadata;
 mod query;
 mod resources;
@@ -45,6 +46,7 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .merge(attachments::routes())
         .merge(find::routes())
         .merge(changes::routes())
+        .merge(labels::routes())
         .fallback(|| async { ApiError::new(ErrorCode::UnknownResource) })
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx.clone());
