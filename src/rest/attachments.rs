@@ -61,6 +61,14 @@ pub fn routes() -> Router<Arc<ServerContext>> {
             .route(
                 &format!("{base}/{{name}}/verify-md5"),
                 post(move |ctx, p| verify_md5(ctx, p, level)),
+            )
+            .route(
+                &format!("{base}/{{name}}/compress"),
+                post(move |ctx, p| set_compression(ctx, p, level, true)),
+            )
+            .route(
+                &format!("{base}/{{name}}/uncompress"),
+                post(move |ctx, p| set_compression(ctx, p, level, false)),
             );
     }
     router
@@ -260,6 +268,47 @@ async fn verify_md5(
         Ok(Json(json!({})))
     })
     .await
+}
+
+/// Re-stores an attachment compressed or not. The content, hence its MD5 and revision, stays.
+async fn set_compression(
+    ctx: Ctx,
+    Path((public_id, name)): Path<(String, String)>,
+    level: ResourceType,
+    compressed: bool,
+) -> ApiResult<Response> {
+    let ct = resolve(&ctx.config, &name)?;
+    let c = ctx.0.clone();
+    ctx.blocking(move || {
+        let (_, found) = c.read_blocking(|tx| lookup(tx, &public_id, level, ct))?;
+        let (old, _) = found.ok_or_else(|| ApiError::new(ErrorCode::UnknownResource))?;
+        if (old.compression != CompressionType::None) == compressed {
+            return Ok(());
+        }
+        let data = read_attachment(&c, &old)?;
+        let (stored, info) = prepare_attachment(&data, ct, compressed);
+        c.storage.create(&info.uuid, ct, &stored)?;
+        let result = c.write_blocking(|tx| {
+            let (id, cur) = lookup(tx, &public_id, level, ct)?;
+            match cur {
+                Some((f, rev)) if f.uuid == old.uuid => Ok(tx.add_attachment(id, &info, rev)?),
+                // Replaced meanwhile: the newer version stays.
+                _ => Err(ApiError::new(ErrorCode::Revision)),
+            }
+        });
+        match result {
+            Ok(()) => {
+                remove_files(&c, &[old]);
+                Ok(())
+            }
+            Err(e) => {
+                remove_files(&c, &[info]);
+                Err(e)
+            }
+        }
+    })
+    .await?;
+    Ok(text(""))
 }
 
 fn log_update(
