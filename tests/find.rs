@@ -341,3 +341,42 @@ fn find_expand_limit_since_and_errors() {
         json!("The body must contain a JSON object")
     );
 }
+
+/// Tags that are not main DICOM tags are matched on the stored files, as Orthanc does.
+#[test]
+fn find_on_tags_outside_the_index() {
+    let srv = Server::start(json!({}));
+    let corpus = corpus();
+    srv.upload_all(&corpus);
+    let jpeg = by_name(&corpus, "jpeg");
+
+    let instances = find_set(
+        &srv,
+        json!({"Level": "Instance", "Query": {"PhotometricInterpretation": "ybr*"}}),
+    );
+    assert_eq!(instances, BTreeSet::from([jpeg.instance_id()]));
+    let studies = find_set(
+        &srv,
+        json!({"Level": "Series", "Query": {"PhotometricInterpretation": "YBR_FULL_422", "Modality": "XC"}}),
+    );
+    assert_eq!(studies, BTreeSet::from([jpeg.series_id()]));
+    let none = find_set(
+        &srv,
+        json!({"Level": "Instance", "Query": {"PhotometricInterpretation": "ybr*", "Modality": "CT"}}),
+    );
+    assert!(none.is_empty());
+    let case_sensitive = find_set(
+        &srv,
+        json!({"Level": "Instance", "Query": {"PhotometricInterpretation": "ybr*"}, "CaseSensitive": true}),
+    );
+    assert!(case_sensitive.is_empty());
+    let limited = find(
+        &srv,
+        json!({"Level": "Instance", "Query": {"PhotometricInterpretation": "*"}, "Limit": 2}),
+    );
+    assert_eq!(
+        limited.as_array().map(Vec::len),
+        Some(2),
+        "a universal value is no constraint"
+    );
+}

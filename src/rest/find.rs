@@ -31,8 +31,16 @@ fn is_range_vr(tag: Tag) -> bool {
     )
 }
 
+/// Where a constraint is checked.
+enum Checked {
+    /// By the index, on main DICOM tags.
+    Index(TagConstraint),
+    /// On the stored DICOM file (tags that are not main DICOM tags), as Orthanc does.
+    File(Tag, TagConstraint),
+}
+
 /// One `"Tag": "value"` of a query, or `None` when it matches everything (`""`, `"*"`).
-fn constraint(key: &str, value: &str, case_sensitive: bool) -> ApiResult<Option<TagConstraint>> {
+fn constraint(key: &str, value: &str, case_sensitive: bool) -> ApiResult<Option<Checked>> {
     let tag = Tag::parse(key).ok_or_else(|| {
         ApiError::with_details(
             ErrorCode::UnknownDicomTag,
@@ -43,14 +51,9 @@ fn constraint(key: &str, value: &str, case_sensitive: bool) -> ApiResult<Option<
         return Ok(None);
     }
     let (tag, level) = if tag == MODALITIES_IN_STUDY {
-        (MODALITY, ResourceType::Series)
+        (MODALITY, Some(ResourceType::Series))
     } else {
-        let level = main_tags::level_of(tag).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "Tag {key} is not a main DICOM tag: matching on other tags is not supported yet"
-            ))
-        })?;
-        (tag, level)
+        (tag, main_tags::level_of(tag))
     };
     let kind = if value.contains('\\') {
         ConstraintKind::List(value.split('\\').map(str::to_owned).collect())
@@ -66,12 +69,16 @@ fn constraint(key: &str, value: &str, case_sensitive: bool) -> ApiResult<Option<
     } else {
         ConstraintKind::Equal(value.to_owned())
     };
-    Ok(Some(TagConstraint {
-        level,
+    let constraint = TagConstraint {
+        level: level.unwrap_or(ResourceType::Instance),
         group: tag.group,
         element: tag.element,
         kind,
         case_sensitive,
+    };
+    Ok(Some(match level {
+        Some(_) => Checked::Index(constraint),
+        None => Checked::File(tag, constraint),
     }))
 }
 
@@ -101,6 +108,8 @@ pub struct FindRequest {
     /// Orthanc 1.10.1 answers queries that name tags in ID order and empty queries in
     /// insertion order; paging (`Since`/`Limit`) follows that order.
     pub sort_by_id: bool,
+    /// Constraints on tags the index does not hold, checked on one stored file per match.
+    pub file_constraints: Vec<(Tag, TagConstraint)>,
 }
 
 /// Parses the body of `/tools/find`.
@@ -135,11 +144,16 @@ pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
     };
     let case_sensitive = bool_field(&body, "CaseSensitive")?;
     let mut constraints = Vec::new();
+    let mut file_constraints = Vec::new();
     for (key, value) in query {
         let value = value.as_str().ok_or_else(|| {
             ApiError::bad_request(format!("The value of \"{key}\" in Query must be a string"))
         })?;
-        constraints.extend(constraint(key, value, case_sensitive)?);
+        match constraint(key, value, case_sensitive)? {
+            Some(Checked::Index(c)) => constraints.push(c),
+            Some(Checked::File(tag, c)) => file_constraints.push((tag, c)),
+            None => {}
+        }
     }
     let labels = match body.get("Labels") {
         None => Vec::new(),
@@ -178,43 +192,107 @@ pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
         },
         expand: bool_field(&body, "Expand")?,
         sort_by_id: !query.is_empty(),
+        file_constraints,
     })
 }
 
 async fn find(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
-    let FindRequest {
-        mut query,
-        expand,
-        sort_by_id,
-    } = parse_find(&body)?;
+    let request = parse_find(&body)?;
     let c = ctx.0.clone();
-    ctx.read(move |tx| {
-        let ids = if sort_by_id {
-            let (since, limit) = (query.since as usize, query.limit);
-            query.since = 0;
-            query.limit = None;
-            let mut all = tx.lookup_resources(&query)?;
-            all.sort();
-            let page = all.into_iter().skip(since);
-            match limit {
-                Some(l) => page.take(l as usize).collect(),
-                None => page.collect(),
-            }
-        } else {
-            tx.lookup_resources(&query)?
-        };
-        if !expand {
-            return Ok(Json(json!(ids)));
+    ctx.blocking(move || find_blocking(&c, request)).await
+}
+
+/// Public IDs matching the index part of a query, paged unless files must be checked too.
+fn index_matches(
+    tx: &mut dyn stowage_core::IndexTransaction,
+    query: &FindQuery,
+    sort_by_id: bool,
+    page_in_index: bool,
+) -> ApiResult<Vec<String>> {
+    if !sort_by_id && page_in_index {
+        return Ok(tx.lookup_resources(query)?);
+    }
+    let mut all_matches = query.clone();
+    all_matches.since = 0;
+    all_matches.limit = None;
+    let mut ids = tx.lookup_resources(&all_matches)?;
+    if sort_by_id {
+        ids.sort();
+    }
+    if page_in_index {
+        ids = page(ids, query.since, query.limit);
+    }
+    Ok(ids)
+}
+
+fn page(ids: Vec<String>, since: u64, limit: Option<u64>) -> Vec<String> {
+    let rest = ids.into_iter().skip(since as usize);
+    match limit {
+        Some(l) => rest.take(l as usize).collect(),
+        None => rest.collect(),
+    }
+}
+
+/// Keeps the resources whose first instance's file satisfies every file constraint, stopping
+/// once the requested page is full.
+fn file_matches(
+    ctx: &ServerContext,
+    request: &FindRequest,
+    candidates: Vec<String>,
+) -> ApiResult<Vec<String>> {
+    let wanted = request.query.limit.map(|l| request.query.since + l);
+    let mut kept = Vec::new();
+    for public_id in candidates {
+        if wanted.is_some_and(|w| kept.len() as u64 >= w) {
+            break;
         }
+        let instance = ctx.read_blocking(|tx| {
+            let Some((id, level)) = tx.lookup_resource(&public_id)? else {
+                return Ok(None);
+            };
+            Ok(
+                crate::resources::descendants_at(tx, id, level, ResourceType::Instance)?
+                    .into_iter()
+                    .next(),
+            )
+        })?;
+        let Some(instance) = instance else { continue };
+        let file = match crate::files::read_dicom(ctx, instance) {
+            Ok(f) => f,
+            // Deleted meanwhile.
+            Err(ApiError::Bare(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let all = request
+            .file_constraints
+            .iter()
+            .all(|(tag, c)| file.string(*tag).is_some_and(|v| c.matches(&v)));
+        if all {
+            kept.push(public_id);
+        }
+    }
+    Ok(page(kept, request.query.since, request.query.limit))
+}
+
+fn find_blocking(ctx: &ServerContext, request: FindRequest) -> ApiResult<Json> {
+    let needs_files = !request.file_constraints.is_empty();
+    let mut ids = ctx
+        .read_blocking(|tx| index_matches(tx, &request.query, request.sort_by_id, !needs_files))?;
+    if needs_files {
+        ids = file_matches(ctx, &request, ids)?;
+    }
+    if !request.expand {
+        return Ok(Json(json!(ids)));
+    }
+    ctx.read_blocking(|tx| {
         let mut out = Vec::with_capacity(ids.len());
-        for public_id in ids {
-            if let Some((id, level)) = tx.lookup_resource(&public_id)? {
-                out.push(resource_json(&c, tx, id, level, &public_id)?);
+        for public_id in &ids {
+            if let Some((id, level)) = tx.lookup_resource(public_id)? {
+                out.push(resource_json(ctx, tx, id, level, public_id)?);
             }
         }
         Ok(Json(Value::Array(out)))
     })
-    .await
 }
 
 async fn lookup(ctx: Ctx, body: String) -> ApiResult<Json> {

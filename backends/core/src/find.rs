@@ -51,7 +51,91 @@ pub struct FindQuery {
     pub limit: Option<u64>,
 }
 
+impl TagConstraint {
+    /// Whether a value matches, with the semantics the index applies in its queries (used when
+    /// a constraint must be checked outside the index, e.g. on a tag read from a file).
+    pub fn matches(&self, value: &str) -> bool {
+        let norm = |s: &str| {
+            if self.case_sensitive {
+                s.to_owned()
+            } else {
+                normalize_for_matching(s)
+            }
+        };
+        match &self.kind {
+            ConstraintKind::Equal(v) => norm(v) == norm(value),
+            ConstraintKind::List(items) => items.iter().any(|v| norm(v) == norm(value)),
+            ConstraintKind::Wildcard(p) => {
+                let (p, v): (Vec<char>, Vec<char>) =
+                    (norm(p).chars().collect(), norm(value).chars().collect());
+                wildcard_match(&p, &v)
+            }
+            ConstraintKind::Range { lower, upper } => {
+                lower.as_deref().is_none_or(|l| value >= l)
+                    && upper.as_deref().is_none_or(|u| value <= u)
+            }
+        }
+    }
+}
+
+/// `*` matches any run of characters, `?` exactly one (iterative, with backtracking on `*`).
+fn wildcard_match(pattern: &[char], value: &[char]) -> bool {
+    let (mut p, mut v) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while v < value.len() {
+        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == value[v]) {
+            p += 1;
+            v += 1;
+        } else if p < pattern.len() && pattern[p] == '*' {
+            star = Some((p, v));
+            p += 1;
+        } else if let Some((sp, sv)) = star {
+            p = sp + 1;
+            v = sv + 1;
+            star = Some((sp, sv + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|c| *c == '*')
+}
+
 /// Uppercases a value the way the index normalizes values for case-insensitive matching.
 pub fn normalize_for_matching(value: &str) -> String {
     value.to_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(kind: ConstraintKind, case_sensitive: bool) -> TagConstraint {
+        TagConstraint {
+            level: ResourceType::Instance,
+            group: 0x0010,
+            element: 0x0010,
+            kind,
+            case_sensitive,
+        }
+    }
+
+    #[test]
+    fn matching_rules() {
+        let w = |p: &str, cs| c(ConstraintKind::Wildcard(p.into()), cs);
+        assert!(w("doe*", false).matches("Doe^John"));
+        assert!(!w("doe*", true).matches("Doe^John"));
+        assert!(w("*ü?ler*", false).matches("Müller^Jürgen"));
+        assert!(w("a*b*c", true).matches("aXbYbc"));
+        assert!(!w("a*b?c", true).matches("abc"));
+        assert!(c(ConstraintKind::Equal("müller".into()), false).matches("MÜLLER"));
+        assert!(c(ConstraintKind::List(vec!["CT".into(), "MR".into()]), false).matches("mr"));
+        let r = c(
+            ConstraintKind::Range {
+                lower: Some("20200101".into()),
+                upper: None,
+            },
+            false,
+        );
+        assert!(r.matches("20200101") && r.matches("20991231") && !r.matches("20191231"));
+    }
 }
