@@ -843,13 +843,20 @@ impl IndexTransaction for PgTransaction<'_> {
         &mut self,
         avoid: Option<InternalId>,
     ) -> Result<Option<InternalId>> {
-        Ok(self
-            .ids(
-                "SELECT patientId FROM PatientRecyclingOrder WHERE patientId <> $1 \
-                 ORDER BY seq LIMIT 1",
-                &[&avoid.unwrap_or(-1)],
-            )?
-            .pop())
+        // In a write transaction the candidate's row is locked, and rows locked by others are
+        // skipped: two processes recycling at once pick different patients, and a patient
+        // that another process is writing to (its row is being moved to the recent end) is
+        // never chosen.
+        let lock = if self.writable {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT patientId FROM PatientRecyclingOrder WHERE patientId <> $1 \
+             ORDER BY seq LIMIT 1{lock}"
+        );
+        Ok(self.ids(&sql, &[&avoid.unwrap_or(-1)])?.pop())
     }
 
     fn is_protected_patient(&mut self, id: InternalId) -> Result<bool> {
