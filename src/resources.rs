@@ -2,7 +2,10 @@
 //! and the deletion service.
 
 use serde_json::{json, Map, Value};
-use stowage_core::{FileContentType, IndexTransaction, InternalId, MetadataType, ResourceType};
+use stowage_core::{
+    ChangeType, FileContentType, IndexTransaction, InternalId, MetadataType, NewChange,
+    ResourceType,
+};
 use stowage_dicom::{main_tags, tag_name, Tag};
 
 use crate::context::ServerContext;
@@ -159,4 +162,20 @@ pub fn ancestor_at(
             .ok_or(stowage_core::IndexError::UnknownResource)?;
     }
     Ok(current)
+}
+
+/// Appends a change about one resource to the change log, dated now.
+pub fn log_change(
+    tx: &mut dyn IndexTransaction,
+    change_type: ChangeType,
+    level: ResourceType,
+    public_id: &str,
+) -> ApiResult<()> {
+    tx.log_change(&NewChange {
+        change_type,
+        resource_type: level,
+        public_id: public_id.to_owned(),
+        date: crate::clock::now_iso(),
+    })?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use stowage_core::{
     ChangeType, CompressionType, FileContentType, FileInfo, IndexTransaction, InternalId,
-    NewChange, ResourceType,
+    ResourceType,
 };
 
 use super::query::QueryArgs;
@@ -25,7 +25,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::read_attachment;
 use crate::ingest::{prepare_attachment, remove_files};
 use crate::json::Json;
-use crate::resources::lookup_at_level;
+use crate::resources::{log_change, lookup_at_level};
 
 const OPERATIONS: [&str; 12] = [
     "compress",
@@ -316,13 +316,7 @@ fn log_update(
     level: ResourceType,
     public_id: &str,
 ) -> ApiResult<()> {
-    tx.log_change(&NewChange {
-        change_type: ChangeType::UpdatedAttachment,
-        resource_type: level,
-        public_id: public_id.to_owned(),
-        date: crate::clock::now_iso(),
-    })?;
-    Ok(())
+    log_change(tx, ChangeType::UpdatedAttachment, level, public_id)
 }
 
 async fn put(
@@ -386,18 +380,15 @@ async fn delete(
         return Err(ApiError::forbidden());
     }
     let expected = revision::if_match(&headers)?;
-    revision::check_delete(expected.as_ref(), ctx.config.check_revisions)?;
+    let check = ctx.config.check_revisions;
     let removed = ctx
         .write(move |tx| {
             let (id, cur) = lookup(tx, &public_id, level, ct)?;
-            let Some((f, rev)) = cur else {
+            let cur_etag = cur.as_ref().map(|(f, rev)| etag_of(f, *rev));
+            revision::check_delete(expected.as_ref(), cur_etag.as_ref(), check)?;
+            let Some((f, _)) = cur else {
                 return Err(ApiError::new(ErrorCode::UnknownResource));
             };
-            if let Some(exp) = &expected {
-                if *exp != etag_of(&f, rev) {
-                    return Err(ApiError::new(ErrorCode::Revision));
-                }
-            }
             tx.delete_attachment(id, ct)?;
             log_update(tx, level, &public_id)?;
             Ok(f)

@@ -8,9 +8,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
-use stowage_core::{
-    ChangeType, IndexTransaction, InternalId, MetadataType, NewChange, ResourceType,
-};
+use stowage_core::{ChangeType, IndexTransaction, InternalId, MetadataType, ResourceType};
 
 use super::query::QueryArgs;
 use super::revision::{self, md5_hex, Etag};
@@ -19,7 +17,7 @@ use crate::config::Config;
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::Json;
-use crate::resources::lookup_at_level;
+use crate::resources::{log_change, lookup_at_level};
 
 pub fn routes() -> Router<Arc<ServerContext>> {
     let mut router = Router::new();
@@ -127,13 +125,7 @@ fn log_update(
     level: ResourceType,
     public_id: &str,
 ) -> ApiResult<()> {
-    tx.log_change(&NewChange {
-        change_type: ChangeType::UpdatedMetadata,
-        resource_type: level,
-        public_id: public_id.to_owned(),
-        date: crate::clock::now_iso(),
-    })?;
-    Ok(())
+    log_change(tx, ChangeType::UpdatedMetadata, level, public_id)
 }
 
 async fn put(
@@ -176,17 +168,11 @@ async fn delete(
         return Err(ApiError::forbidden());
     }
     let expected = revision::if_match(&headers)?;
-    revision::check_delete(expected.as_ref(), ctx.config.check_revisions)?;
+    let check = ctx.config.check_revisions;
     ctx.write(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;
-        let Some((_, cur)) = current(tx, id, kind)? else {
-            return Err(ApiError::new(ErrorCode::UnknownResource));
-        };
-        if let Some(exp) = &expected {
-            if *exp != cur {
-                return Err(ApiError::new(ErrorCode::Revision));
-            }
-        }
+        let cur = current(tx, id, kind)?;
+        revision::check_delete(expected.as_ref(), cur.as_ref().map(|(_, e)| e), check)?;
         tx.delete_metadata(id, kind)?;
         log_update(tx, level, &public_id)
     })

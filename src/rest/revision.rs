@@ -80,15 +80,26 @@ pub fn next_revision(
     }
 }
 
-/// The checks before deleting an item: `If-Match` is required with `CheckRevisions`.
-pub fn check_delete(expected: Option<&Etag>, check_revisions: bool) -> ApiResult<()> {
+/// The checks before deleting an item (`current`, absent: `None`): `If-Match` is required with
+/// `CheckRevisions`, the item must exist, and a given `If-Match` must name it exactly.
+pub fn check_delete(
+    expected: Option<&Etag>,
+    current: Option<&Etag>,
+    check_revisions: bool,
+) -> ApiResult<()> {
     if expected.is_none() && check_revisions {
         return Err(ApiError::with_details(
             ErrorCode::Revision,
             "HTTP header \"If-Match\" is missing, as \"CheckRevisions\" is \"true\"",
         ));
     }
-    Ok(())
+    let Some(current) = current else {
+        return Err(ApiError::new(ErrorCode::UnknownResource));
+    };
+    match expected {
+        Some(e) if e != current => Err(ApiError::new(ErrorCode::Revision)),
+        _ => Ok(()),
+    }
 }
 
 pub fn md5_hex(data: &[u8]) -> String {
@@ -131,7 +142,10 @@ mod tests {
         assert!(next_revision(Some(&e(2, "a")), Some(&e(2, "b")), false).is_err());
         assert!(next_revision(Some(&e(2, "a")), None, true).is_err());
         assert_eq!(next_revision(Some(&e(2, "a")), None, false).unwrap(), 3);
-        assert!(check_delete(None, true).is_err());
-        assert!(check_delete(None, false).is_ok());
+        assert!(check_delete(None, Some(&e(1, "a")), true).is_err());
+        assert!(check_delete(None, Some(&e(1, "a")), false).is_ok());
+        assert!(check_delete(None, None, false).is_err());
+        assert!(check_delete(Some(&e(0, "a")), Some(&e(1, "a")), false).is_err());
+        assert!(check_delete(Some(&e(1, "a")), Some(&e(1, "a")), true).is_ok());
     }
 }
