@@ -86,6 +86,9 @@ const KNOWN: &[&str] = &[
     "UserContentType",
     "LimitFindResults",
     "LimitFindInstances",
+    "ConcurrentJobs",
+    "SaveJobs",
+    "JobsHistorySize",
 ];
 
 /// Options of Orthanc's own configuration that Stowage accepts without acting on them yet.
@@ -93,7 +96,6 @@ const ORTHANC_OPTIONS_NOT_YET_USED: &[&str] = &[
     "MaximumStorageCacheSize",
     "LuaScripts",
     "Plugins",
-    "ConcurrentJobs",
     "HttpServerEnabled",
     "OrthancExplorerEnabled",
     "HttpDescribeErrors",
@@ -145,8 +147,6 @@ const ORTHANC_OPTIONS_NOT_YET_USED: &[&str] = &[
     "LoadPrivateDictionary",
     "Dictionary",
     "SynchronousCMove",
-    "JobsHistorySize",
-    "SaveJobs",
     "MediaArchiveSize",
     "StorageAccessOnFind",
     "MetricsEnabled",

@@ -17,6 +17,7 @@ pub struct ServerContext {
     pub storage: Arc<dyn StorageArea>,
     pub stable: StableTracker,
     pub committer: GroupCommitter,
+    pub jobs: Arc<crate::jobs::JobsEngine>,
 }
 
 /// How many times a transaction that hit a serialization conflict is replayed.

@@ -1,5 +1,6 @@
 //! Stowage: a lightweight RESTful DICOM server compatible with Orthanc's REST API.
 
+mod archive;
 mod clock;
 mod config;
 mod context;
@@ -9,6 +10,7 @@ mod files;
 mod group_commit;
 mod ids;
 mod ingest;
+mod jobs;
 mod json;
 mod recycling;
 mod resources;

@@ -55,12 +55,14 @@ pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     };
     tracing::info!("index: {}", index.info().name);
     let stable = StableTracker::new(Duration::from_secs(config.stable_age));
+    let jobs = crate::jobs::JobsEngine::new(&config);
     Ok(Arc::new_cyclic(|weak| ServerContext {
         config,
         index,
         storage: Arc::new(storage),
         stable,
         committer: GroupCommitter::start(weak.clone()),
+        jobs,
     }))
 }
 
@@ -163,6 +165,10 @@ pub async fn run(ctx: Arc<ServerContext>) -> Result<(), StartError> {
         }
     }
     tokio::spawn(stability_loop(ctx.clone()));
+    {
+        let c = ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || c.jobs.start(&c)).await;
+    }
     let app = crate::rest::router(ctx.clone());
     tracing::info!("HTTP server listening on port {port}");
     axum::serve(
@@ -172,6 +178,10 @@ pub async fn run(ctx: Arc<ServerContext>) -> Result<(), StartError> {
     .with_graceful_shutdown(shutdown_signal())
     .await
     .map_err(StartError::Serve)?;
+    {
+        let c = ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || c.jobs.stop()).await;
+    }
     ctx.committer.close();
     tracing::info!("Stowage has stopped");
     Ok(())

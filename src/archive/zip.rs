@@ -34,11 +34,6 @@ impl<W: Write> ZipStreamWriter<W> {
         }
     }
 
-    /// Bytes written so far.
-    pub fn written(&self) -> u64 {
-        self.offset
-    }
-
     fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.out.write_all(bytes)?;
         self.offset += bytes.len() as u64;
@@ -84,8 +79,8 @@ impl<W: Write> ZipStreamWriter<W> {
         Ok(())
     }
 
-    /// Writes the central directory and returns the underlying writer.
-    pub fn finish(mut self) -> io::Result<W> {
+    /// Writes the central directory; returns the underlying writer and the archive size.
+    pub fn finish(mut self) -> io::Result<(W, u64)> {
         let cd_start = self.offset;
         let entries = std::mem::take(&mut self.entries);
         for e in &entries {
@@ -159,6 +154,6 @@ impl<W: Write> ZipStreamWriter<W> {
         t.extend_from_slice(&0u16.to_le_bytes());
         self.put(&t)?;
         self.out.flush()?;
-        Ok(self.out)
+        Ok((self.out, self.offset))
     }
 }

@@ -1,10 +1,12 @@
 //! The HTTP front: routes, access control, Orthanc error bodies, answer compression.
 //! Handlers stay thin and call the services (ingest, resources, find); nothing here knows SQL.
 
+mod archives;
 mod attachments;
 mod changes;
 mod find;
 mod instances;
+mod jobs;
 mod labels;
 mod metadata;
 mod query;
@@ -47,6 +49,8 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .merge(find::routes())
         .merge(changes::routes())
         .merge(labels::routes())
+        .merge(jobs::routes())
+        .merge(archives::routes())
         .fallback(|| async { ApiError::new(ErrorCode::UnknownResource) })
         .layer(DefaultBodyLimit::disable())
         .with_state(ctx.clone());

@@ -1202,3 +1202,195 @@ pub fn size_field(v: &Value) -> u64 {
         other => panic!("bad size field {other}"),
     }
 }
+
+// ---------------------------------------------------------------------------
+// Clusters: several processes on one PostgreSQL database and one storage folder
+// (`tests/cluster.rs`, `tests/postgres_outage.rs`).
+// ---------------------------------------------------------------------------
+
+/// The administration URL of the test PostgreSQL server (`STOWAGE_TEST_POSTGRES_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("STOWAGE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgresql://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+impl TestDatabase {
+    /// A fresh throw-away database, whatever `STOWAGE_TEST_INDEX` says; dropped on drop.
+    pub fn create() -> TestDatabase {
+        let admin_url = postgres_admin_url();
+        let name = format!(
+            "stowage_cluster_{}_{}",
+            std::process::id(),
+            uuid_like_suffix()
+        );
+        let out = psql(&admin_url, &format!("CREATE DATABASE {name}"));
+        assert!(
+            out.status.success(),
+            "CREATE DATABASE failed (is PostgreSQL running on {admin_url}?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = database_url(&admin_url, &name);
+        TestDatabase {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The URL of this database on another host and port (e.g. a proxy in front of it).
+    pub fn url_via(&self, host: &str, port: u16) -> String {
+        let scheme_end = self.url.find("://").map(|i| i + 3).unwrap_or(0);
+        let rest = &self.url[scheme_end..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let user = authority.rfind('@').map(|i| &authority[..=i]).unwrap_or("");
+        format!(
+            "{}{user}{host}:{port}{}",
+            &self.url[..scheme_end],
+            &rest[authority_end..]
+        )
+    }
+
+    /// Runs SQL on this database with `psql -At` and returns its standard output.
+    pub fn query(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([
+                self.url.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-At",
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            out.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+fn database_url(admin_url: &str, name: &str) -> String {
+    let scheme_end = admin_url.find("://").map(|i| i + 3).unwrap_or(0);
+    let path_start = admin_url[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(admin_url.len());
+    format!("{}/{name}", &admin_url[..path_start])
+}
+
+/// Orthanc's `"PostgreSQL"` section for a process sharing the index at `url`.
+pub fn shared_postgres_section(url: &str) -> Value {
+    json!({
+        "EnableIndex": true,
+        "ConnectionUri": url,
+        "Lock": false,
+        "IndexConnectionsCount": 4,
+    })
+}
+
+impl Server {
+    /// Starts a server on the PostgreSQL index described by `postgres` (a `"PostgreSQL"`
+    /// section, see [`shared_postgres_section`]) and on the storage folder `storage_dir`,
+    /// which several servers may share. The database and the folder belong to the caller.
+    pub fn start_shared(extra: Value, storage_dir: &Path, postgres: Value) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let index_dir = tmp.path().join("index");
+        std::fs::create_dir_all(storage_dir).unwrap();
+        std::fs::create_dir_all(&index_dir).unwrap();
+        let port = free_port();
+        let mut config = json!({
+            "Name": "StowageTest",
+            "HttpPort": port,
+            "DicomServerEnabled": false,
+            "StorageDirectory": storage_dir,
+            "IndexDirectory": index_dir,
+            "StableAge": 1,
+            "RemoteAccessAllowed": true,
+            "AuthenticationEnabled": false,
+            "OverwriteInstances": false,
+            "StorageCompression": false,
+        });
+        if let Value::Object(extra) = extra {
+            for (k, v) in extra {
+                config[k] = v;
+            }
+        }
+        config["PostgreSQL"] = postgres;
+        let config_path = tmp.path().join("config.json");
+        std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let log_path = tmp.path().join("server.log");
+        let mut s = Server {
+            child: None,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            storage_dir: storage_dir.to_owned(),
+            index_dir,
+            config_path,
+            log_path,
+            auth: None,
+            postgres: None,
+            _tmp: tmp,
+        };
+        s.spawn();
+        assert_eq!(
+            s.get_json("/system")["StowageIndexBackend"],
+            json!("PostgreSQL"),
+            "the server runs on the shared PostgreSQL index"
+        );
+        s
+    }
+
+    /// Whether the process has exited (it is reaped then).
+    pub fn has_exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => true,
+        }
+    }
+}
+
+/// A corpus for clusters: `patients` patients, 2 or 3 studies each, 2 series per study,
+/// 2 or 3 instances per series, 8x8 images. `run` keeps the UIDs of two corpora apart.
+/// Ordered patient by patient, study by study, series by series.
+pub fn cluster_corpus(run: u32, patients: usize) -> Vec<Sample> {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut out = Vec::new();
+    for p in 0..patients {
+        for st in 0..2 + p % 2 {
+            for se in 0..2usize {
+                for i in 0..2 + (p + st + se) % 2 {
+                    let mut s = Spec::new(
+                        "cluster",
+                        leak(format!("CLUSTER{run}-{p}")),
+                        leak(format!("{run}.{p}.{st}")),
+                    );
+                    s.patient_name = leak(format!("Cluster^P{p}"));
+                    s.series = leak(format!("{}", se + 1));
+                    s.series_number = s.series;
+                    s.instance = leak(format!("{}", i + 1));
+                    let seed = (p * 1000 + st * 100 + se * 10 + i) as u16;
+                    out.push(s.image16(8, seed));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The `i`-th instance of a generated study (patient `pid`, study `90.<study>`, one series)
+/// with a `side`x`side` 16-bit image (archives, jobs).
+pub fn sized_instance(pid: &'static str, study: &'static str, i: usize, side: u16) -> Sample {
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let mut s = Spec::new("sized", pid, study);
+    s.instance = leak(format!("{}", i + 1));
+    s.image16(side, i as u16)
+}
