@@ -89,6 +89,7 @@ const KNOWN: &[&str] = &[
     "ConcurrentJobs",
     "SaveJobs",
     "JobsHistorySize",
+    "SqliteSynchronous",
 ];
 
 /// Options of Orthanc's own configuration that Stowage accepts without acting on them yet.

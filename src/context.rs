@@ -83,9 +83,11 @@ impl ServerContext {
                 });
             match result {
                 Ok(out) => return Ok(out),
-                Err(ApiFailure::Index(IndexError::Conflict(d)))
-                    if attempt < MAX_TRANSACTION_ATTEMPTS =>
-                {
+                // A conflict reported by BEGIN/COMMIT, or by a statement inside the transaction.
+                Err(
+                    ApiFailure::Index(IndexError::Conflict(d))
+                    | ApiFailure::Api(ApiError::Conflict(d)),
+                ) if attempt < MAX_TRANSACTION_ATTEMPTS => {
                     tracing::debug!("transaction conflict (attempt {attempt}): {d}");
                     std::thread::sleep(Duration::from_millis(5u64 << attempt.min(6)));
                 }

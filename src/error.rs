@@ -125,6 +125,9 @@ pub enum ApiError {
         details: Option<String>,
     },
     Bare(StatusCode),
+    /// Concurrent transactions collided; the transaction is replayed. Answered as a database
+    /// error only if replays keep failing.
+    Conflict(String),
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -173,6 +176,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             ApiError::Bare(status) => status.into_response(),
+            ApiError::Conflict(details) => {
+                ApiError::with_details(ErrorCode::Database, details).into_response()
+            }
             ApiError::Json { code, details } => {
                 let mut response = code.http_status().into_response();
                 response
@@ -219,7 +225,8 @@ impl From<IndexError> for ApiError {
             IndexError::UnknownResource => ApiError::not_found(),
             IndexError::RevisionMismatch => ApiError::new(ErrorCode::Revision),
             IndexError::Unavailable(d) => ApiError::with_details(ErrorCode::DatabaseUnavailable, d),
-            IndexError::Conflict(d) | IndexError::Schema(d) | IndexError::Backend(d) => {
+            IndexError::Conflict(d) => ApiError::Conflict(d),
+            IndexError::Schema(d) | IndexError::Backend(d) => {
                 tracing::error!("index error: {d}");
                 ApiError::with_details(ErrorCode::Database, d)
             }

@@ -184,8 +184,17 @@ pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<Sto
     }
 }
 
-/// Removes files whose index records are gone; failures only leave orphans, so they are logged.
+/// Removes files whose index records are gone; failures only leave orphans (reclaimed by the
+/// start-up sweep), so they are logged.
 pub fn remove_files(ctx: &ServerContext, files: &[FileInfo]) {
+    if files.is_empty() {
+        return;
+    }
+    // The deletion that released these files must be durable before they go.
+    if let Err(e) = ctx.index.flush_to_disk() {
+        tracing::warn!("keeping {} files: {e}", files.len());
+        return;
+    }
     for f in files {
         if let Err(e) = ctx.storage.remove(&f.uuid, f.content_type) {
             tracing::warn!("cannot remove file {}: {e}", f.uuid);

@@ -39,12 +39,12 @@ const INDEX_FILE: &str = "index.sqlite";
 /// PostgreSQL backend drives its own).
 pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     let storage = FilesystemStorage::open(&config.storage_directory, config.sync_storage_area)?;
-    // `SyncStorageArea: false` trades durability against power loss for speed: the index
-    // then stops flushing every commit too.
-    let durability = if config.sync_storage_area {
-        Durability::Full
-    } else {
-        Durability::Normal
+    // As Orthanc, the index commits with `synchronous=NORMAL` (each stored file is flushed to
+    // disk before its index rows commit, per `SyncStorageArea`); Stowage's own option
+    // `"SqliteSynchronous": "FULL"` flushes every commit too.
+    let durability = match config.raw.get("SqliteSynchronous").and_then(|v| v.as_str()) {
+        Some(v) if v.eq_ignore_ascii_case("FULL") => Durability::Full,
+        _ => Durability::Normal,
     };
     let index: Arc<dyn IndexBackend> = match &config.postgres_index {
         Some(pg) => Arc::new(PostgresIndex::open(pg)?),

@@ -604,6 +604,7 @@ impl JobsEngine {
                                 (ErrorCode::UnknownResource, None)
                             }
                             ApiError::Bare(s) => (ErrorCode::InternalError, Some(s.to_string())),
+                            ApiError::Conflict(d) => (ErrorCode::Database, Some(d)),
                         };
                         job.error_code = code.status();
                         job.error_description = code.message().into();

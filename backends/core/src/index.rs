@@ -54,6 +54,13 @@ pub trait IndexBackend: Send + Sync + 'static {
 
     /// Starts a transaction. Dropping it without commit rolls it back.
     fn begin(&self, mode: TxMode) -> Result<Box<dyn IndexTransaction + '_>, IndexError>;
+
+    /// Makes every committed transaction durable (`FLUSH_TO_DISK`). Backends whose commits are
+    /// always durable do nothing. The server calls it before removing the files of deleted
+    /// records, so that a power cut can never leave the index pointing at removed files.
+    fn flush_to_disk(&self) -> Result<(), IndexError> {
+        Ok(())
+    }
 }
 
 /// The four public IDs (hashes) of a new instance and its ancestors.

@@ -93,18 +93,20 @@ pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
             ));
             values.extend(tag_values);
         } else {
-            // A descendant must match (e.g. ModalitiesInStudy).
+            // A descendant must match (e.g. ModalitiesInStudy). The matching descendants are
+            // found once through the tag index, then walked up to their ancestor at the query
+            // level (a correlated subquery per resource would rescan the tag index each time).
             let steps = c_depth - query_depth;
-            let mut from = String::from("Resources d1");
-            for i in 2..=steps {
+            let mut from =
+                format!("MainDicomTags m JOIN Resources d{steps} ON d{steps}.internalId = m.id");
+            for i in (1..steps).rev() {
                 from.push_str(&format!(
-                    " JOIN Resources d{i} ON d{i}.parentId = d{}.internalId",
-                    i - 1
+                    " JOIN Resources d{i} ON d{i}.internalId = d{}.parentId",
+                    i + 1
                 ));
             }
             conditions.push(format!(
-                "EXISTS (SELECT 1 FROM {from} JOIN MainDicomTags m ON m.id = d{steps}.internalId \
-                 WHERE d1.parentId = r.internalId AND {tag_match})"
+                "r.internalId IN (SELECT d1.parentId FROM {from} WHERE {tag_match})"
             ));
             values.extend(tag_values);
         }

@@ -23,7 +23,8 @@ use transaction::{PooledConnection, SqliteTransaction};
 pub enum Durability {
     /// Every commit is fsynced (`synchronous=FULL`): acknowledged data survives a power cut.
     Full,
-    /// Commits are durable against a crash of the process, not of the machine (`NORMAL`).
+    /// Commits survive a crash of the process; the write-ahead log reaches the disk at
+    /// checkpoints and on [`IndexBackend::flush_to_disk`] (`synchronous=NORMAL`, as Orthanc).
     Normal,
 }
 
@@ -123,6 +124,22 @@ impl IndexBackend for SqliteIndex {
             schema_version: SCHEMA_VERSION,
             supports_revisions: true,
             supports_labels: true,
+        }
+    }
+
+    fn flush_to_disk(&self) -> Result<(), IndexError> {
+        if self.durability == Durability::Full {
+            return Ok(());
+        }
+        // The log holds every committed transaction; flushing it makes them all durable.
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        match std::fs::File::open(&wal) {
+            Ok(f) => f
+                .sync_data()
+                .map_err(|e| IndexError::Backend(format!("cannot flush the index: {e}"))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(IndexError::Backend(format!("cannot flush the index: {e}"))),
         }
     }
 
