@@ -15,6 +15,8 @@ pub struct ServerContext {
     pub config: Config,
     pub index: Arc<dyn IndexBackend>,
     pub storage: Arc<dyn StorageArea>,
+    /// Which storage area is in use (`Filesystem`, `S3`), reported by `/system`.
+    pub storage_name: &'static str,
     pub stable: StableTracker,
     pub committer: GroupCommitter,
     pub jobs: Arc<crate::jobs::JobsEngine>,

@@ -4,11 +4,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stowage_core::IndexBackend;
 use stowage_core::{ChangeType, NewChange};
+use stowage_core::{IndexBackend, StorageArea};
 use stowage_index_postgres::PostgresIndex;
 use stowage_index_sqlite::{Durability, SqliteIndex};
 use stowage_storage_fs::FilesystemStorage;
+use stowage_storage_s3::{S3Config, S3Storage};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -38,7 +39,19 @@ const INDEX_FILE: &str = "index.sqlite";
 /// Opens the index and the storage area. Blocking: call it outside the async runtime (the
 /// PostgreSQL backend drives its own).
 pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
-    let storage = FilesystemStorage::open(&config.storage_directory, config.sync_storage_area)?;
+    // Orthanc's S3 plugin section selects object storage; otherwise the storage folder.
+    let s3 = S3Config::from_orthanc_json(&serde_json::Value::Object(config.raw.clone()))?;
+    let (storage, storage_name): (Arc<dyn StorageArea>, &'static str) = match s3 {
+        Some(s3) => (Arc::new(S3Storage::open(&s3)?), "S3"),
+        None => (
+            Arc::new(FilesystemStorage::open(
+                &config.storage_directory,
+                config.sync_storage_area,
+            )?),
+            "Filesystem",
+        ),
+    };
+    tracing::info!("storage area: {storage_name}");
     // As Orthanc, the index commits with `synchronous=NORMAL` (each stored file is flushed to
     // disk before its index rows commit, per `SyncStorageArea`); Stowage's own option
     // `"SqliteSynchronous": "FULL"` flushes every commit too.
@@ -59,7 +72,8 @@ pub fn open_context(config: Config) -> Result<Arc<ServerContext>, StartError> {
     Ok(Arc::new_cyclic(|weak| ServerContext {
         config,
         index,
-        storage: Arc::new(storage),
+        storage,
+        storage_name,
         stable,
         committer: GroupCommitter::start(weak.clone()),
         jobs,

@@ -48,6 +48,7 @@ async fn system(ctx: Ctx) -> Json {
         "StowageVersion": env!("CARGO_PKG_VERSION"),
         "StowageIndexBackend": backend.name,
         "StowageIndexSchemaVersion": backend.schema_version,
+        "StowageStorageArea": ctx.storage_name,
     }))
 }
 

@@ -15,6 +15,9 @@
 //! - SQLSTATEs are mapped to [`IndexError`] in one place ([`pg_error`]): serialization failures,
 //!   deadlocks, unique and foreign-key violations (a row created or deleted concurrently) are
 //!   [`IndexError::Conflict`], which the server answers by replaying the transaction.
+//! - the change log is one ordered log for the cluster: changes are inserted unpublished and
+//!   numbered at commit under the single row lock of `ChangesCounter`, held until COMMIT, so
+//!   that a visible seq implies every smaller one is visible (`schema/postgres/002_*.sql`).
 //! - the schema (`schema/postgres/NNN_*.sql`) is migrated at open under an advisory lock, so
 //!   that when several processes start on an empty or old database exactly one migrates.
 //! - `lock: true` holds a session-level advisory lock for the life of the backend, so that a
@@ -111,8 +114,36 @@ impl PostgresConfig {
     }
 }
 
+/// The text of a PostgreSQL error for [`IndexError`]: the server's message with its SQLSTATE
+/// (and detail and hint when given), or for a client-side failure the driver's message with its
+/// causes (the driver's own `Display` says only "db error", or "error communicating with the
+/// server" without saying what happened).
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            text.push_str("; ");
+            text.push_str(detail);
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str("; hint: ");
+            text.push_str(hint);
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}
+
 /// Maps a PostgreSQL error to the index's error kinds. The only place SQLSTATEs are looked at.
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> IndexError {
+    let text = describe(&e);
     if let Some(code) = e.code() {
         let conflict = [
             SqlState::T_R_SERIALIZATION_FAILURE,
@@ -121,7 +152,7 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> IndexError {
             SqlState::FOREIGN_KEY_VIOLATION,
         ];
         if conflict.contains(code) {
-            return IndexError::Conflict(e.to_string());
+            return IndexError::Conflict(text);
         }
         let unavailable = [
             SqlState::ADMIN_SHUTDOWN,
@@ -130,16 +161,16 @@ pub(crate) fn pg_error(e: tokio_postgres::Error) -> IndexError {
             SqlState::TOO_MANY_CONNECTIONS,
         ];
         if unavailable.contains(code) || code.code().starts_with("08") {
-            return IndexError::Unavailable(e.to_string());
+            return IndexError::Unavailable(text);
         }
-        return IndexError::Backend(e.to_string());
+        return IndexError::Backend(text);
     }
     // No SQLSTATE: the connection broke (closed, I/O error, timeout) or a value did not convert.
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
-    if e.is_closed() || io || e.to_string().contains("timeout") {
-        IndexError::Unavailable(e.to_string())
+    if e.is_closed() || io || text.contains("timeout") {
+        IndexError::Unavailable(text)
     } else {
-        IndexError::Backend(e.to_string())
+        IndexError::Backend(text)
     }
 }
 

@@ -6,10 +6,13 @@
 
 use stowage_core::IndexError;
 
-use crate::{pg_error, LOCK_CLASS, LOCK_MIGRATION};
+use crate::{describe, pg_error, LOCK_CLASS, LOCK_MIGRATION};
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("../../../schema/postgres/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../schema/postgres/001_initial.sql"),
+    include_str!("../../../schema/postgres/002_ordered_changes.sql"),
+];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
@@ -60,7 +63,7 @@ async fn migrate_locked(client: &mut deadpool_postgres::Client) -> Result<(), In
         let tx = client.transaction().await.map_err(pg_error)?;
         tx.batch_execute(sql)
             .await
-            .map_err(|e| IndexError::Schema(format!("migration {version}: {e}")))?;
+            .map_err(|e| IndexError::Schema(format!("migration {version}: {}", describe(&e))))?;
         tx.execute(
             "INSERT INTO StowageSchemaVersion(version) VALUES ($1)",
             &[&version],

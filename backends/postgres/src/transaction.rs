@@ -36,6 +36,8 @@ pub(crate) struct PgTransaction<'a> {
     /// Read-write: reads of revisioned items lock their row (`FOR UPDATE`), so that of two
     /// writers checking the same revision, the second waits and then sees the first's update.
     writable: bool,
+    /// This transaction logged changes: `commit` publishes them (assigns their public `seq`).
+    logged_changes: bool,
 }
 
 /// Runs two futures concurrently on one task, `first` polled first (so its request goes out
@@ -149,6 +151,7 @@ impl<'a> PgTransaction<'a> {
             open: false,
             failed: None,
             writable,
+            logged_changes: false,
         }
     }
 
@@ -304,7 +307,18 @@ impl IndexTransaction for PgTransaction<'_> {
             let _ = self.finish("ROLLBACK");
             return Err(e);
         }
-        self.finish("COMMIT")
+        if !self.logged_changes {
+            return self.finish("COMMIT");
+        }
+        // Number the logged changes and commit, in one round trip: the counter's row lock is
+        // held from the publication to the end of COMMIT only (schema/postgres/002_*.sql).
+        let result = self.finish("SELECT StowagePublishChanges(); COMMIT");
+        if result.is_err() {
+            // The transaction may still be open (aborted): `drop` rolls it back, and discards
+            // the connection if that fails.
+            self.open = true;
+        }
+        result
     }
 
     fn rollback(mut self: Box<Self>) -> Result<()> {
@@ -713,11 +727,15 @@ impl IndexTransaction for PgTransaction<'_> {
 
     // ---- change and export logs ----
 
+    /// The change is inserted unpublished, with a provisional number, and gets its public
+    /// `seq` at commit, above every seq already visible (see `schema/postgres/002_*.sql`).
+    /// The provisional number is returned: it is the final seq unless another transaction
+    /// published changes with higher numbers meanwhile (the server does not use it).
     fn log_change(&mut self, c: &NewChange) -> Result<i64> {
         let row = self.query_opt(
             "INSERT INTO Changes(changeType, internalId, resourceType, publicId, date) \
              SELECT $1::int, internalId, $2::int, publicId, $4::text FROM Resources WHERE publicId = $3 \
-             RETURNING seq",
+             RETURNING pendingId",
             &[
                 &c.change_type.code(),
                 &(c.resource_type.code() as i32),
@@ -725,10 +743,14 @@ impl IndexTransaction for PgTransaction<'_> {
                 &c.date,
             ],
         )?;
-        row.map(|r| r.get(0)).ok_or(IndexError::UnknownResource)
+        let pending = row.map(|r| r.get(0)).ok_or(IndexError::UnknownResource)?;
+        self.logged_changes = true;
+        Ok(pending)
     }
 
     fn get_changes(&mut self, since: i64, limit: u64) -> Result<(Vec<Change>, bool)> {
+        // Published changes only (`seq > $1` excludes the NULL seqs of this transaction's
+        // unpublished ones).
         let sql =
             format!("SELECT {CHANGE_COLUMNS} FROM Changes WHERE seq > $1 ORDER BY seq LIMIT $2");
         let rows = self.query(&sql, &[&since, &limit_plus_one(limit)])?;
@@ -739,17 +761,16 @@ impl IndexTransaction for PgTransaction<'_> {
     }
 
     fn get_last_change(&mut self) -> Result<Option<Change>> {
-        let sql = format!("SELECT {CHANGE_COLUMNS} FROM Changes ORDER BY seq DESC LIMIT 1");
+        let sql = format!(
+            "SELECT {CHANGE_COLUMNS} FROM Changes WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        );
         self.query_opt(&sql, &[])?.as_ref().map(change).transpose()
     }
 
     fn get_last_change_index(&mut self) -> Result<i64> {
-        // The sequence is never reset: the index survives deletions and clear_changes.
+        // The last published seq: never goes back, survives deletions and clear_changes.
         Ok(self
-            .query_one(
-                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM changes_seq_seq",
-                &[],
-            )?
+            .query_one("SELECT value FROM ChangesCounter", &[])?
             .get(0))
     }
 

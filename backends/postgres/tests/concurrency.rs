@@ -597,3 +597,176 @@ fn tokio_postgres_url(db: &TestDb) -> String {
         c.username, c.host, c.port, db.name
     )
 }
+
+/// The change log is one ordered log for every process: a reader following it with
+/// `get_changes(since)` while 3 "processes" × 3 threads log changes (some committing slowly,
+/// some rolling back) ends with exactly the full log. With seqs taken when a change is logged,
+/// a change numbered below the reader's `since` and committed later was skipped.
+#[test]
+fn changes_followed_while_writing_miss_nothing() {
+    const PROCESSES: usize = 3;
+    const THREADS: usize = 3;
+    const PER_THREAD: usize = 25;
+    let db = TestDb::create();
+    let backends: Vec<PostgresIndex> = (0..PROCESSES)
+        .map(|_| db.open(false, THREADS + 1).expect("open"))
+        .collect();
+    let committed = Mutex::new(BTreeSet::new()); // public ids of the committed changes
+    let writing = std::sync::atomic::AtomicUsize::new(PROCESSES * THREADS);
+    let followed = std::thread::scope(|scope| {
+        for w in 0..PROCESSES * THREADS {
+            let (backend, committed, writing) = (&backends[w % PROCESSES], &committed, &writing);
+            scope.spawn(move || {
+                for k in 0..PER_THREAD {
+                    // A shared patient and study (writers wait on each other), own series.
+                    let h = hashes(k % 2, 0, w, k);
+                    let slow = (w + k) % 3 == 0;
+                    let roll_back = (w + k) % 7 == 0;
+                    let logged = with_retries(|| {
+                        let mut tx = backend.begin(TxMode::ReadWrite)?;
+                        let c = tx.create_instance(&h)?;
+                        let mut logged = vec![h.instance.clone()];
+                        tx.log_change(&change(
+                            ChangeType::NewInstance,
+                            ResourceType::Instance,
+                            &h.instance,
+                        ))?;
+                        if c.is_new_series {
+                            tx.log_change(&change(
+                                ChangeType::NewSeries,
+                                ResourceType::Series,
+                                &h.series,
+                            ))?;
+                            logged.push(h.series.clone());
+                        }
+                        if slow {
+                            // Took its numbers, commits after faster writers.
+                            std::thread::sleep(std::time::Duration::from_millis(15));
+                        }
+                        if roll_back {
+                            tx.rollback()?;
+                            return Ok(Vec::new());
+                        }
+                        tx.commit()?;
+                        Ok(logged)
+                    });
+                    committed.lock().unwrap().extend(logged);
+                }
+                writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        // The reader, on its own "process", pages through the log as a /changes client does.
+        let reader = db.open(false, 1).expect("open");
+        let mut followed = Vec::new();
+        let mut since = 0;
+        loop {
+            let finished = writing.load(std::sync::atomic::Ordering::SeqCst) == 0;
+            let mut tx = reader.begin(TxMode::ReadOnly).unwrap();
+            let (page, done) = tx.get_changes(since, 5).unwrap();
+            tx.commit().unwrap();
+            if let Some(last) = page.last() {
+                since = last.seq;
+            }
+            followed.extend(page);
+            if done {
+                if finished {
+                    break followed;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+    });
+
+    assert!(
+        followed.windows(2).all(|w| w[0].seq < w[1].seq),
+        "the followed log is not strictly ordered"
+    );
+    let mut tx = backends[0].begin(TxMode::ReadOnly).unwrap();
+    let (all, done) = tx.get_changes(0, 100_000).unwrap();
+    assert!(done);
+    let seqs = |changes: &[stowage_core::Change]| changes.iter().map(|c| c.seq).collect::<Vec<_>>();
+    let missed: Vec<_> = all
+        .iter()
+        .filter(|c| !followed.iter().any(|f| f.seq == c.seq))
+        .map(|c| (c.seq, c.public_id.clone()))
+        .collect();
+    assert!(
+        missed.is_empty(),
+        "the reader missed {} of {} changes: {:?}",
+        missed.len(),
+        all.len(),
+        &missed[..missed.len().min(5)]
+    );
+    assert_eq!(seqs(&followed), seqs(&all));
+    assert_eq!(followed, all);
+    let committed = committed.into_inner().unwrap();
+    let listed: BTreeSet<String> = all.iter().map(|c| c.public_id.clone()).collect();
+    assert_eq!(listed.len(), all.len(), "a change listed twice");
+    assert_eq!(listed, committed, "the log is not the committed changes");
+    assert_eq!(tx.get_last_change_index().unwrap(), all.last().unwrap().seq);
+    tx.commit().unwrap();
+}
+
+/// A version-1 database (seqs taken at insert) is migrated: the existing changes keep their
+/// seqs, the last change index is kept (even past deleted changes), new changes come after.
+#[test]
+fn migration_keeps_the_change_log() {
+    let db = TestDb::create();
+    db.execute(include_str!("../../../schema/postgres/001_initial.sql"));
+    db.execute(
+        "CREATE TABLE StowageSchemaVersion(version INTEGER PRIMARY KEY, \
+             appliedAt TIMESTAMPTZ NOT NULL DEFAULT now()); \
+         INSERT INTO StowageSchemaVersion(version) VALUES (1); \
+         INSERT INTO Resources(resourceType, publicId) VALUES (0, 'p1'), (0, 'p2'); \
+         INSERT INTO Changes(changeType, internalId, resourceType, publicId, date) \
+             SELECT 5, internalId, 0, publicId, '20240101T000000' FROM Resources \
+             ORDER BY internalId; \
+         INSERT INTO Changes(changeType, internalId, resourceType, publicId, date) \
+             SELECT 5, internalId, 0, publicId, '20240101T000000' FROM Resources \
+             WHERE publicId = 'p1'; \
+         DELETE FROM Changes WHERE seq = 3;",
+    );
+    let index = db.open(false, 2).expect("migrate");
+    assert_eq!(
+        db.query_i64("SELECT MAX(version)::bigint FROM StowageSchemaVersion"),
+        i64::from(stowage_index_postgres::SCHEMA_VERSION)
+    );
+    let mut tx = index.begin(TxMode::ReadWrite).unwrap();
+    let (old, done) = tx.get_changes(0, 10).unwrap();
+    assert!(done);
+    assert_eq!(
+        old.iter()
+            .map(|c| (c.seq, c.public_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "p1"), (2, "p2")]
+    );
+    assert_eq!(tx.get_last_change_index().unwrap(), 3);
+    let next = tx
+        .log_change(&change(ChangeType::NewPatient, ResourceType::Patient, "p2"))
+        .unwrap();
+    tx.commit().unwrap();
+    let mut tx = index.begin(TxMode::ReadOnly).unwrap();
+    let (all, _) = tx.get_changes(2, 10).unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!((all[0].seq, next), (4, 4));
+    assert_eq!(tx.get_last_change_index().unwrap(), 4);
+    tx.commit().unwrap();
+}
+
+/// Error texts carry PostgreSQL's message and SQLSTATE, not the driver's "db error".
+#[test]
+fn error_details() {
+    let db = TestDb::create();
+    let index = db.open(false, 1).unwrap();
+    let mut tx = index.begin(TxMode::ReadWrite).unwrap();
+    let err = tx
+        .add_attachment(1_000_000, &dicom_file("x", 1), 0)
+        .unwrap_err();
+    let IndexError::Conflict(text) = &err else {
+        panic!("unexpected error: {err:?}")
+    };
+    assert!(text.contains("SQLSTATE 23503"), "{text}");
+    assert!(text.contains("foreign key"), "{text}");
+    assert!(!text.contains("db error"), "{text}");
+    drop(tx);
+}

@@ -169,3 +169,25 @@ impl TestDb {
         })
     }
 }
+
+impl TestDb {
+    /// Runs SQL statements on this database, outside any backend.
+    pub fn execute(&self, sql: &str) {
+        let mut config = tokio_postgres::Config::from_str(&server_url()).unwrap();
+        config.dbname(&self.name);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, connection) = config.connect(NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            client
+                .batch_execute(sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+            drop(client);
+            let _ = driver.await;
+        });
+    }
+}
