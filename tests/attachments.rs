@@ -86,10 +86,10 @@ fn compression_and_integrity() {
         .into_iter()
         .find(|p| p.ends_with(&uuid))
         .expect("stored file");
-    let mut bytes = std::fs::read(&path).unwrap();
+    let mut bytes = srv.read_stored(&path);
     let last = bytes.len() - 1;
     bytes[20..last].iter_mut().for_each(|b| *b = !*b);
-    std::fs::write(&path, &bytes).unwrap();
+    srv.write_stored(&path, &bytes);
     let r = srv.get(&format!("{base}/data"));
     assert_eq!(r.status, 500, "{}", r.text());
     assert_eq!(

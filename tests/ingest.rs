@@ -328,7 +328,7 @@ fn storage_compression_keeps_files_identical() {
     let on_disk: u64 = srv
         .storage_files()
         .iter()
-        .map(|p| std::fs::metadata(p).unwrap().len())
+        .map(|p| srv.read_stored(p).len() as u64)
         .sum();
     assert!(on_disk < uncompressed / 2, "{on_disk} vs {uncompressed}");
     let inst = srv.get_json(&format!("/instances/{}", big.instance_id()));

@@ -30,6 +30,8 @@ pub struct Server {
     auth: Option<String>,
     /// The throw-away PostgreSQL database of this server, in PostgreSQL mode.
     postgres: Option<TestDatabase>,
+    /// The S3 area of this server, in S3 mode.
+    s3: Option<TestS3>,
     // Last so that the folder is removed after the process is gone.
     _tmp: tempfile::TempDir,
 }
@@ -65,6 +67,10 @@ impl Server {
                 config[k] = v;
             }
         }
+        let s3 = TestS3::from_env_if_requested();
+        if let Some(s3) = &s3 {
+            config["AwsS3Storage"] = s3.section();
+        }
         let postgres = TestDatabase::create_if_requested();
         if let Some(db) = &postgres {
             config["PostgreSQL"] = json!({
@@ -87,20 +93,53 @@ impl Server {
             log_path,
             auth: None,
             postgres,
+            s3,
             _tmp: tmp,
         };
         s.spawn();
-        let expected_backend = if s.postgres.is_some() {
+        s.check_backends(&config);
+        s
+    }
+
+    /// Checks that the server runs on the index backend and storage area the test mode asks for.
+    fn check_backends(&self, config: &Value) {
+        let mut req = agent().get(&self.url("/system"));
+        if let Some((user, password)) = config["RegisteredUsers"]
+            .as_object()
+            .and_then(|users| users.iter().next())
+        {
+            let credentials = format!("{user}:{}", password.as_str().unwrap_or(""));
+            req = req.set(
+                "Authorization",
+                &format!("Basic {}", base64(credentials.as_bytes())),
+            );
+        }
+        let body = req
+            .call()
+            .expect("GET /system")
+            .into_string()
+            .expect("/system answers");
+        let system: Value = serde_json::from_str(&body).expect("/system is JSON");
+        let expected_backend = if self.postgres.is_some() {
             "PostgreSQL"
         } else {
             "SQLite"
         };
         assert_eq!(
-            s.get_json("/system")["StowageIndexBackend"],
+            system["StowageIndexBackend"],
             json!(expected_backend),
-            "the server runs on the requested index backend"
+            "index backend"
         );
-        s
+        let expected_area = if self.s3.is_some() {
+            "S3"
+        } else {
+            "Filesystem"
+        };
+        assert_eq!(
+            system["StowageStorageArea"],
+            json!(expected_area),
+            "storage area"
+        );
     }
 
     /// Credentials sent with every request of the helpers (HTTP Basic).
@@ -289,8 +328,14 @@ impl Server {
         }
     }
 
-    /// Files under the storage folder (recursively), excluding SQLite files.
+    /// The stored files: paths under the storage folder (recursively, SQLite files excluded), or
+    /// in S3 mode the object names (uuids) under the server's root path.
     pub fn storage_files(&self) -> Vec<PathBuf> {
+        if let Some(s3) = &self.s3 {
+            let mut out: Vec<PathBuf> = s3.list().into_iter().map(PathBuf::from).collect();
+            out.sort();
+            return out;
+        }
         let mut out = Vec::new();
         walk(&self.storage_dir, &mut out);
         out.retain(|p| {
@@ -300,6 +345,22 @@ impl Server {
         });
         out.sort();
         out
+    }
+
+    /// The bytes of a stored file (one of `storage_files()`).
+    pub fn read_stored(&self, file: &Path) -> Vec<u8> {
+        match &self.s3 {
+            Some(s3) => s3.read(file),
+            None => std::fs::read(file).expect("read stored file"),
+        }
+    }
+
+    /// Replaces the bytes of a stored file behind the server's back.
+    pub fn write_stored(&self, file: &Path, bytes: &[u8]) {
+        match &self.s3 {
+            Some(s3) => s3.write(file, bytes),
+            None => std::fs::write(file, bytes).expect("write stored file"),
+        }
     }
 
     /// Waits until `/changes` shows no more Stable* to come: every patient is stable.
@@ -1338,6 +1399,7 @@ impl Server {
             log_path,
             auth: None,
             postgres: None,
+            s3: None,
             _tmp: tmp,
         };
         s.spawn();
@@ -1393,4 +1455,88 @@ pub fn sized_instance(pid: &'static str, study: &'static str, i: usize, side: u1
     let mut s = Spec::new("sized", pid, study);
     s.instance = leak(format!("{}", i + 1));
     s.image16(side, i as u16)
+}
+
+// ---------------------------------------------------------------------------
+// S3 mode: `STOWAGE_TEST_STORAGE=s3` runs every server of the suite on S3 object storage, on
+// the server named by the `STOWAGE_TEST_S3_*` variables (`eval "$(scripts/garage.sh)"`, as
+// scripts/test-all.sh does), each server under a fresh root path.
+// ---------------------------------------------------------------------------
+
+pub struct TestS3 {
+    config: stowage_storage_s3::S3Config,
+    area: stowage_storage_s3::S3Storage,
+}
+
+impl TestS3 {
+    fn from_env_if_requested() -> Option<TestS3> {
+        if std::env::var("STOWAGE_TEST_STORAGE")
+            .ok()?
+            .to_ascii_lowercase()
+            != "s3"
+        {
+            return None;
+        }
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!("S3 mode needs {name}: run `eval \"$(scripts/garage.sh)\"` first")
+            })
+        };
+        let mut config = stowage_storage_s3::S3Config::new(
+            var("STOWAGE_TEST_S3_BUCKET"),
+            var("STOWAGE_TEST_S3_REGION"),
+        );
+        config.access_key = var("STOWAGE_TEST_S3_ACCESS_KEY");
+        config.secret_key = var("STOWAGE_TEST_S3_SECRET_KEY");
+        config.endpoint = Some(var("STOWAGE_TEST_S3_ENDPOINT"));
+        config.virtual_addressing = false;
+        config.root_path = Some(format!("rest-tests/{}", uuid_like_suffix()));
+        let area = stowage_storage_s3::S3Storage::open(&config).expect("open the test S3 area");
+        Some(TestS3 { config, area })
+    }
+
+    fn section(&self) -> Value {
+        let c = &self.config;
+        json!({
+            "BucketName": c.bucket_name,
+            "Region": c.region,
+            "AccessKey": c.access_key,
+            "SecretKey": c.secret_key,
+            "Endpoint": c.endpoint,
+            "VirtualAddressing": false,
+            "RootPath": c.root_path,
+        })
+    }
+
+    fn list(&self) -> Vec<String> {
+        use stowage_core::StorageArea;
+        self.area.list_uuids().expect("list S3").unwrap_or_default()
+    }
+
+    fn read(&self, file: &Path) -> Vec<u8> {
+        use stowage_core::StorageArea;
+        let uuid = file.to_string_lossy();
+        self.area
+            .read(&uuid, stowage_core::FileContentType::DICOM)
+            .expect("read S3 object")
+    }
+
+    fn write(&self, file: &Path, bytes: &[u8]) {
+        use stowage_core::StorageArea;
+        let uuid = file.to_string_lossy();
+        self.area
+            .create(&uuid, stowage_core::FileContentType::DICOM, bytes)
+            .expect("write S3 object")
+    }
+}
+
+impl Drop for TestS3 {
+    fn drop(&mut self) {
+        use stowage_core::StorageArea;
+        for uuid in self.list() {
+            let _ = self
+                .area
+                .remove(&uuid, stowage_core::FileContentType::DICOM);
+        }
+    }
 }
