@@ -55,6 +55,8 @@ pub struct Config {
     pub user_content_type: BTreeMap<String, (i32, String)>,
     pub limit_find_results: u64,
     pub limit_find_instances: u64,
+    /// Largest request body accepted, in bytes (Stowage's `MaximumUploadSize`, in MB; 0 = no limit).
+    pub maximum_upload_size: u64,
     /// Orthanc's `"PostgreSQL"` section, when it enables the index.
     pub postgres_index: Option<stowage_index_postgres::PostgresConfig>,
     /// The whole merged configuration, for options handled elsewhere or later.
@@ -90,6 +92,7 @@ const KNOWN: &[&str] = &[
     "SaveJobs",
     "JobsHistorySize",
     "SqliteSynchronous",
+    "MaximumUploadSize",
 ];
 
 /// Options of Orthanc's own configuration that Stowage accepts without acting on them yet.
@@ -404,6 +407,7 @@ impl Config {
             limit_find_results: get_u64(&raw, "LimitFindResults", 0)?,
             limit_find_instances: get_u64(&raw, "LimitFindInstances", 0)?,
             postgres_index: postgres_section(&raw)?,
+            maximum_upload_size: get_u64(&raw, "MaximumUploadSize", 0)?.saturating_mul(1024 * 1024),
             raw,
         })
     }

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     DatabaseUnavailable,
     Revision,
     ForbiddenAccess,
+    /// A body larger than `MaximumUploadSize` (Stowage's option): Orthanc's "Bad request" code,
+    /// answered with 413.
+    BodyTooLarge,
 }
 
 impl ErrorCode {
@@ -61,6 +64,7 @@ impl ErrorCode {
             DatabaseUnavailable => 36,
             Revision => 43,
             ForbiddenAccess => 45,
+            BodyTooLarge => 8,
         }
     }
 
@@ -92,6 +96,7 @@ impl ErrorCode {
                 "A bad revision number was provided, which might indicate conflict between multiple writers"
             }
             ForbiddenAccess => "Access to a resource is forbidden",
+            BodyTooLarge => "Bad request",
         }
     }
 
@@ -112,6 +117,7 @@ impl ErrorCode {
             DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Revision => StatusCode::CONFLICT,
             ForbiddenAccess => StatusCode::FORBIDDEN,
+            BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 }

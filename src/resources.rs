@@ -36,6 +36,33 @@ fn metadata(
     Ok(tx.lookup_metadata(id, kind)?.map(|(v, _)| v))
 }
 
+/// Rewrites the main DICOM tags of a resource's JSON as `?full` (`{"0010,0010": {Name, Type,
+/// Value}}`) or `?short` (`{"0010,0010": value}`) ask; `Simplify` (names) leaves them as they are.
+pub fn format_main_tags(resource: &mut Value, format: stowage_dicom::TagsFormat) {
+    use stowage_dicom::TagsFormat;
+    if format == TagsFormat::Simplify {
+        return;
+    }
+    for key in ["MainDicomTags", "PatientMainDicomTags"] {
+        let Some(Value::Object(tags)) = resource.get_mut(key) else {
+            continue;
+        };
+        let named = std::mem::take(tags);
+        for (name, value) in named {
+            let tag = stowage_dicom::tag_by_name(&name).or_else(|| Tag::parse(&name));
+            let Some(tag) = tag else {
+                tags.insert(name, value);
+                continue;
+            };
+            let entry = match format {
+                TagsFormat::Full => json!({"Name": name, "Type": "String", "Value": value}),
+                _ => value,
+            };
+            tags.insert(tag.to_string(), entry);
+        }
+    }
+}
+
 /// The JSON of one resource.
 pub fn resource_json(
     ctx: &ServerContext,

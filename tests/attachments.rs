@@ -162,3 +162,30 @@ fn forbidden_and_unknown() {
     );
     assert_eq!(srv.storage_files().len(), 2, "a refused PUT leaves no file");
 }
+
+#[test]
+fn bodies_beyond_the_configured_limit_are_refused() {
+    let srv = Server::start(json!({ "MaximumUploadSize": 1 }));
+    let sample = burst_instance(5);
+    srv.upload(&sample.bytes);
+    let big = vec![7u8; 1024 * 1024 + 1];
+    let r = srv.request(
+        "PUT",
+        &format!("/instances/{}/attachments/1031", sample.instance_id()),
+        Some(&big),
+    );
+    assert_eq!(r.status, 413, "{}", r.text());
+    assert_eq!(r.json()["HttpStatus"], json!(413));
+    let upload = srv.post("/instances", &big);
+    assert_eq!(upload.status, 413);
+    assert_eq!(srv.storage_files().len(), 1, "nothing stored");
+    assert_eq!(srv.get_json("/statistics")["CountInstances"], json!(1));
+    // Within the limit, all is well.
+    let small = vec![7u8; 1000];
+    let ok = srv.request(
+        "PUT",
+        &format!("/instances/{}/attachments/1031", sample.instance_id()),
+        Some(&small),
+    );
+    assert_eq!(ok.status, 200);
+}

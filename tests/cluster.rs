@@ -649,9 +649,9 @@ fn study_deleted_by_one_process_while_another_adds_to_it() {
         let acked_adds = AtomicUsize::new(0);
         std::thread::scope(|scope| {
             // Processes #1 and #2 add instances to the study...
-            for p in 1..3 {
-                let (srv, samples, started, acked_adds, failures) =
-                    (&servers[p], &samples, &started, &acked_adds, &failures);
+            for (p, srv) in servers.iter().enumerate().skip(1) {
+                let (samples, started, acked_adds, failures) =
+                    (&samples, &started, &acked_adds, &failures);
                 scope.spawn(move || {
                     for i in (BASE + p - 1..BASE + ADDED).step_by(2) {
                         let at = Instant::now();

@@ -380,3 +380,48 @@ fn find_on_tags_outside_the_index() {
         "a universal value is no constraint"
     );
 }
+
+/// `?full` / `?short` on resource JSON, `Full` / `Short` / `RequestedTags` in `/tools/find`.
+#[test]
+fn tag_formats_and_requested_tags() {
+    let srv = Server::start(json!({}));
+    let corpus = corpus();
+    srv.upload_all(&corpus);
+    let jpeg = by_name(&corpus, "jpeg");
+
+    let full = srv.get_json(&format!("/patients/{}?full", jpeg.patient_id()));
+    assert_eq!(
+        full["MainDicomTags"]["0010,0010"],
+        json!({"Name": "PatientName", "Type": "String", "Value": jpeg.patient_name})
+    );
+    let short = srv.get_json(&format!("/studies/{}?short", jpeg.study_id()));
+    assert_eq!(short["MainDicomTags"]["0020,000d"], json!(jpeg.study_uid));
+    assert_eq!(
+        short["PatientMainDicomTags"]["0010,0020"],
+        json!(jpeg.pid())
+    );
+    assert!(short["MainDicomTags"].get("StudyInstanceUID").is_none());
+    let listed = srv.get_json("/studies?expand&short");
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["MainDicomTags"].get("0020,000d").is_some()));
+
+    let found = find(
+        &srv,
+        json!({
+            "Level": "Instance",
+            "Query": {"SOPInstanceUID": jpeg.sop_uid},
+            "Expand": true,
+            "Short": true,
+            "RequestedTags": ["PatientName", "PhotometricInterpretation", "0028,0010"]
+        }),
+    );
+    let answer = &found.as_array().expect("array")[0];
+    assert_eq!(answer["MainDicomTags"]["0008,0018"], json!(jpeg.sop_uid));
+    assert_eq!(
+        answer["RequestedTags"],
+        json!({"PatientName": jpeg.patient_name, "PhotometricInterpretation": "YBR_FULL_422", "Rows": "8"})
+    );
+}

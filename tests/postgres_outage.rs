@@ -261,7 +261,9 @@ fn connection_loss_answers_503_then_recovers_without_restart() {
 
     // A client keeps uploading the rest while the database goes down and comes back.
     let stop = AtomicBool::new(false);
-    let answers: Mutex<Vec<(usize, Option<u16>, Duration, String)>> = Mutex::new(Vec::new());
+    // (upload number, status if any, time taken, body)
+    type Answer = (usize, Option<u16>, Duration, String);
+    let answers: Mutex<Vec<Answer>> = Mutex::new(Vec::new());
     let new_sample = extra_instance("OUTAGE-NEW", "66.1", "1", "1");
     std::thread::scope(|scope| {
         let (srv, stop, answers) = (&srv, &stop, &answers);

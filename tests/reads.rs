@@ -44,7 +44,7 @@ fn take(v: &mut Value, key: &str, check: fn(&Value) -> bool) {
 
 fn sorted_array(v: &mut Value, key: &str) {
     if let Some(Value::Array(a)) = v.get_mut(key) {
-        a.sort_by(|x, y| x.to_string().cmp(&y.to_string()));
+        a.sort_by_key(|x| x.to_string());
     }
 }
 

@@ -130,3 +130,43 @@ fn lost_update_race_metadata_and_attachments() {
     // The losers' files were removed: one file for the DICOM instance, one for the attachment.
     assert_eq!(srv.storage_files().len(), 2, "{:?}", srv.storage_files());
 }
+
+/// The same race across two processes sharing one PostgreSQL index (always runs: it needs
+/// PostgreSQL whatever the test mode).
+#[test]
+fn lost_update_race_across_two_processes() {
+    let db = common::TestDatabase::create();
+    let storage = tempfile::tempdir().expect("tempdir");
+    let section = common::shared_postgres_section(&db.url);
+    let a = Server::start_shared(json!({}), storage.path(), section.clone());
+    let b = Server::start_shared(json!({}), storage.path(), section);
+    let sample = burst_instance(6);
+    a.upload(&sample.bytes);
+    let meta = format!("/instances/{}/metadata/1027", sample.instance_id());
+    let first = b.request("PUT", &meta, Some(b"initial"));
+    assert_eq!(first.status, 200);
+    let initial = etag(&first);
+
+    const WRITERS: usize = 12;
+    let results: Vec<(u16, Vec<u8>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WRITERS)
+            .map(|i| {
+                let (srv, meta, initial) = (if i % 2 == 0 { &a } else { &b }, &meta, &initial);
+                scope.spawn(move || {
+                    let body = format!("writer-{i}").into_bytes();
+                    let r = srv.request_with("PUT", meta, Some(&body), &[("If-Match", initial)]);
+                    (r.status, body)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer thread"))
+            .collect()
+    });
+    let stored_a = a.get(&meta);
+    check_single_winner(&results, &stored_a.body);
+    assert_eq!(b.get(&meta).body, stored_a.body, "both processes agree");
+    drop((a, b));
+    drop(db);
+}

@@ -12,6 +12,7 @@ struct Samples {
     patient_ids: Vec<String>,
     name_prefixes: Vec<String>,
     years: Vec<String>,
+    study_ids: Vec<String>,
 }
 
 fn tag(v: &Value, group: &str, name: &str) -> Option<String> {
@@ -43,8 +44,12 @@ fn sample(agent: &ureq::Agent, url: &str) -> Result<Samples, String> {
         patient_ids: Vec::new(),
         name_prefixes: Vec::new(),
         years: Vec::new(),
+        study_ids: Vec::new(),
     };
     for st in &studies {
+        if let Some(id) = st.get("ID").and_then(|v| v.as_str()) {
+            s.study_ids.push(id.to_string());
+        }
         if let Some(id) = tag(st, "PatientMainDicomTags", "PatientID") {
             s.patient_ids.push(id);
         }
@@ -127,6 +132,44 @@ pub fn run(args: &Args) -> Result<(), String> {
         "Series Modality MR\\PT, Limit 100",
         Box::new(|_| json!({"Level": "Series", "Query": {"Modality": "MR\\PT"}, "Limit": 100})),
     ));
+
+    // Labels (Orthanc >= 1.12 API): opt-in with `--kinds ...,Labels`. Every 10th
+    // sampled study gets label bench_a, every 50th bench_b (PUT
+    // /studies/{id}/labels/{label}, idempotent), then studies carrying either are
+    // looked up with LabelsConstraint Any.
+    let want = |k: &str| {
+        only.as_ref()
+            .is_some_and(|o| o.split(',').any(|w| k.contains(w.trim())))
+    };
+    if want("Labels Any") {
+        let mut put = 0;
+        for (k, id) in s.study_ids.iter().enumerate() {
+            for (every, lab) in [(10, "bench_a"), (50, "bench_b")] {
+                if k % every == 0 {
+                    let r = util::put(&agent, &format!("{url}/studies/{id}/labels/{lab}"), b"");
+                    if !r.ok() {
+                        return Err(format!(
+                            "PUT label failed: HTTP {} {}",
+                            r.status,
+                            String::from_utf8_lossy(&r.body)
+                        ));
+                    }
+                    put += 1;
+                }
+            }
+        }
+        println!(
+            "[{label}] find: put {put} labels on {} sampled studies",
+            s.study_ids.len()
+        );
+        kinds.push((
+            "Labels Any [bench_a, bench_b]",
+            Box::new(|_| {
+                json!({"Level": "Study", "Query": {}, "Labels": ["bench_a", "bench_b"],
+                       "LabelsConstraint": "Any"})
+            }),
+        ));
+    }
 
     let endpoint = format!("{url}/tools/find");
     let server_pid: Option<u32> = args.opt("server-pid").and_then(|p| p.parse().ok());

@@ -121,6 +121,9 @@ pub struct Layout {
     pub series_per_study: usize,
     pub instances_per_series: usize,
     pub target_bytes: usize,
+    /// Per-instance CT-like phantom pixels (`--pixels phantom`) instead of one
+    /// shared gradient buffer stamped with the index (`--pixels gradient`).
+    pub phantom: bool,
 }
 
 impl Layout {
@@ -181,7 +184,11 @@ pub fn instance(l: &Layout, index: usize, pixel_cols: u16, pixels: &[u8]) -> Vec
         1 + mix(pseed ^ 8) % 12,
         1 + mix(pseed ^ 9) % 28
     );
-    let sex = if mix(pseed ^ 3) % 2 == 0 { "M" } else { "F" };
+    let sex = if mix(pseed ^ 3).is_multiple_of(2) {
+        "M"
+    } else {
+        "F"
+    };
 
     let mr = mix(sseed ^ 11) % 10 < 3;
     let modality = if mr { "MR" } else { "CT" };
@@ -205,11 +212,24 @@ pub fn instance(l: &Layout, index: usize, pixel_cols: u16, pixels: &[u8]) -> Vec
     let sop_uid = format!("{ROOT}.{run}.3.{p}.{s}.{se}.{i}");
     let frame_uid = format!("{ROOT}.{run}.4.{p}.{s}.{se}");
 
-    // Make each pixel buffer distinct (its first bytes carry the index).
-    let mut px = pixels.to_vec();
-    let stamp = (index as u64 ^ run).to_le_bytes();
-    let n = stamp.len().min(px.len());
-    px[..n].copy_from_slice(&stamp[..n]);
+    let px = if l.phantom {
+        let rows = 512usize;
+        let cols = (pixels.len() / 2 / rows).max(1);
+        let slice = i as f64 / ips.max(1) as f64;
+        phantom(
+            rows,
+            cols,
+            slice,
+            mix(run ^ (index as u64).wrapping_mul(0x9E37)),
+        )
+    } else {
+        // Make each pixel buffer distinct (its first bytes carry the index).
+        let mut px = pixels.to_vec();
+        let stamp = (index as u64 ^ run).to_le_bytes();
+        let n = stamp.len().min(px.len());
+        px[..n].copy_from_slice(&stamp[..n]);
+        px
+    };
 
     DicomBuilder::new(TransferSyntax::ExplicitVrLittleEndian)
         .sop(if mr { MR_IMAGE } else { CT_IMAGE }, &sop_uid)
@@ -250,6 +270,8 @@ pub fn instance(l: &Layout, index: usize, pixel_cols: u16, pixels: &[u8]) -> Vec
         .string(t(0x0028, 0x0030), "DS", "0.7\\0.7")
         .string(t(0x0028, 0x1050), "DS", "40")
         .string(t(0x0028, 0x1051), "DS", "400")
+        .string(t(0x0028, 0x1052), "DS", "-1024")
+        .string(t(0x0028, 0x1053), "DS", "1")
         .pixel_data_native(512, pixel_cols, 16, 1, 1, px)
         .build()
 }
@@ -268,4 +290,49 @@ pub fn pixels_for(l: &Layout) -> (u16, Vec<u8>) {
         c.copy_from_slice(&v.to_le_bytes());
     }
     (cols, px)
+}
+
+/// A CT-like axial slice, 12 bits stored as u16 (value = HU + 1024): air around
+/// an elliptic body (size varying with `slice` in 0..1) made of a fat rim, soft
+/// tissue with a slow density variation, two lungs and a vertebra, plus white
+/// noise (sigma ~12 HU inside the body, ~4 outside), different for every `seed`.
+pub fn phantom(rows: usize, cols: usize, slice: f64, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rows * cols * 2);
+    let mut state = seed | 1;
+    let mut noise = || {
+        // xorshift64; the sum of four bytes is roughly Gaussian (sigma ~148).
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let b = state.to_le_bytes();
+        (b[0] as i32 + b[1] as i32 + b[2] as i32 + b[3] as i32 - 510) as f64 / 148.0
+    };
+    let body_v = 0.72 + 0.12 * (slice * std::f64::consts::PI).sin();
+    let body_u = 0.92;
+    for y in 0..rows {
+        let v = (y as f64 + 0.5) / rows as f64 * 2.0 - 1.0;
+        for x in 0..cols {
+            let u = (x as f64 + 0.5) / cols as f64 * 2.0 - 1.0;
+            let r = (u / body_u).powi(2) + (v / body_v).powi(2);
+            let hu = if r >= 1.0 {
+                -1000.0 + 4.0 * noise()
+            } else {
+                let lung = ((u.abs() - 0.45) / 0.3).powi(2) + ((v + 0.1) / (0.45 * body_v)).powi(2);
+                let spine = (u / 0.12).powi(2) + ((v - 0.55 * body_v) / 0.1).powi(2);
+                let base = if r > 0.85 {
+                    -100.0
+                } else if spine < 1.0 {
+                    400.0 + 300.0 * (1.0 - spine)
+                } else if lung < 1.0 {
+                    -850.0 + 60.0 * lung
+                } else {
+                    40.0 + 15.0 * (3.0 * u + 2.0 * v + 5.0 * slice).sin()
+                };
+                base + 12.0 * noise()
+            };
+            let val = (hu + 1024.0).round().clamp(0.0, 4095.0) as u16;
+            out.extend_from_slice(&val.to_le_bytes());
+        }
+    }
+    out
 }

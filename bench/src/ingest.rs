@@ -8,7 +8,14 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 pub fn run(args: &Args) -> Result<(), String> {
-    let url = util::trim_url(&args.str("url", "http://127.0.0.1:8042"));
+    // --url may list several servers (comma-separated, e.g. processes sharing one
+    // PostgreSQL index): C threads per server then share one queue of instances.
+    let url = args
+        .str("url", "http://127.0.0.1:8042")
+        .split(',')
+        .map(util::trim_url)
+        .collect::<Vec<_>>()
+        .join(",");
     let label = args.str("label", "server");
     let n: usize = args.num("instances", 2000)?;
     let conc: usize = args.num("concurrency", 1)?.max(1);
@@ -19,6 +26,11 @@ pub fn run(args: &Args) -> Result<(), String> {
         series_per_study: args.num("series-per-study", 2)?.max(1),
         instances_per_series: args.num("instances-per-series", 10)?.max(1),
         target_bytes: args.num::<usize>("size-kb", 132)? * 1024,
+        phantom: match args.str("pixels", "gradient").as_str() {
+            "gradient" => false,
+            "phantom" | "ct" => true,
+            other => return Err(format!("--pixels: gradient or phantom, not {other}")),
+        },
     };
     if let Some(p) = args.opt("patients") {
         // --patients P overrides the per-series count so that N fits P patients.
@@ -57,17 +69,30 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
         t0.elapsed().as_secs_f64()
     );
 
-    let agent = util::agent(conc);
+    let urls: Vec<&str> = url.split(',').collect();
+    let agent = util::agent(conc * urls.len());
     let next = AtomicUsize::new(0);
+    let per_url = Mutex::new(vec![0usize; urls.len()]);
     let results = Mutex::new((Vec::<u64>::with_capacity(n), 0usize, 0usize, 0usize, 0usize));
     let first_error = Mutex::new(None::<String>);
-    let endpoint = format!("{url}/instances");
-    let server_pid: Option<u32> = args.opt("server-pid").and_then(|p| p.parse().ok());
-    let cpu0 = crate::cpu::snap(server_pid);
+    let endpoints: Vec<String> = urls.iter().map(|u| format!("{u}/instances")).collect();
+    let server_pids: Vec<u32> = args
+        .str("server-pid", "")
+        .split(',')
+        .filter_map(|p| p.trim().parse().ok())
+        .collect();
+    let db_comm = args.opt("db-comm");
+    let snap = || crate::cpu::snap_many(&server_pids, db_comm.as_deref());
+    let cpu0 = snap();
     let start = Instant::now();
     std::thread::scope(|s| {
-        for _ in 0..conc {
-            s.spawn(|| {
+        for t in 0..conc * urls.len() {
+            let nurl = urls.len();
+            let endpoint = &endpoints[t % nurl];
+            let (per_url, next, results, first_error, files) =
+                (&per_url, &next, &results, &first_error, &files);
+            let agent = &agent;
+            s.spawn(move || {
                 let mut lat = Vec::new();
                 let (mut ok, mut already, mut err, mut bytes) = (0, 0, 0, 0);
                 loop {
@@ -76,7 +101,7 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
                         break;
                     }
                     let t = Instant::now();
-                    let r = util::post(&agent, &endpoint, "application/dicom", &files[i]);
+                    let r = util::post(agent, endpoint, "application/dicom", &files[i]);
                     lat.push(t.elapsed().as_micros() as u64);
                     let status = r
                         .json()
@@ -100,6 +125,7 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
                         }
                     }
                 }
+                per_url.lock().unwrap()[t % nurl] += ok;
                 let mut g = results.lock().unwrap();
                 g.0.extend(lat);
                 g.1 += ok;
@@ -110,7 +136,8 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
         }
     });
     let wall = start.elapsed().as_secs_f64();
-    let cpu = crate::cpu::usage(cpu0, crate::cpu::snap(server_pid));
+    let cpu = crate::cpu::usage(cpu0, snap());
+    let per_url = per_url.into_inner().unwrap();
     let (mut lat, ok, already, err, bytes) = results.into_inner().unwrap();
     let sum = util::summarize(&mut lat);
     let ips = ok as f64 / wall;
@@ -120,6 +147,12 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
          => {ips:.1} instances/s, {mbs:.1} MB/s; latency ms p50 {:.2} p95 {:.2} p99 {:.2} max {:.2}",
         sum.p50, sum.p95, sum.p99, sum.max
     );
+    if urls.len() > 1 {
+        println!(
+            "[{label}] {} servers, c={conc} each; stored per server: {per_url:?}",
+            urls.len()
+        );
+    }
     println!("[{label}] {}", cpu.line(wall));
     if let Some(e) = first_error.into_inner().unwrap() {
         println!("[{label}] first error: {e}");
@@ -129,9 +162,15 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
         "errors": err, "seconds": util::round3(wall), "instances_per_s": util::round3(ips),
         "mb_per_s": util::round3(mbs), "avg_file_bytes": total_bytes / n.max(1),
         "patients": l.patients(), "run_id": l.run_id, "latency": sum.json(),
+        "servers": urls.len(), "stored_per_server": per_url, "pixels": if l.phantom { "phantom" } else { "gradient" },
         "cpu": cpu.json(),
     });
-    let name = args.str("name", &format!("ingest c={conc}"));
+    let default_name = if urls.len() > 1 {
+        format!("ingest {} servers x c={conc}", urls.len())
+    } else {
+        format!("ingest c={conc}")
+    };
+    let name = args.str("name", &default_name);
     let mut table = vec![
         (format!("{name} (instances/s)"), format!("{ips:.0}")),
         (format!("{name} (MB/s)"), format!("{mbs:.1}")),
@@ -152,6 +191,12 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
     ));
     if err > 0 {
         table.push((format!("{name} errors"), format!("{err}")));
+    }
+    if let Some(db) = cpu.db_s {
+        table.push((
+            format!("{name} database CPU per stored instance (ms)"),
+            format!("{:.2}", db * 1000.0 / ok.max(1) as f64),
+        ));
     }
     util::emit("ingest", label, url, detail, table);
     if err > 0 && args.flag("fail-on-error") {

@@ -120,6 +120,10 @@ pub fn post(agent: &ureq::Agent, url: &str, content_type: &str, body: &[u8]) -> 
     )
 }
 
+pub fn put(agent: &ureq::Agent, url: &str, body: &[u8]) -> Reply {
+    finish(agent.put(url).send_bytes(body))
+}
+
 pub fn post_json(agent: &ureq::Agent, url: &str, body: &Value) -> Reply {
     post(agent, url, "application/json", body.to_string().as_bytes())
 }

@@ -110,6 +110,73 @@ pub struct FindRequest {
     pub sort_by_id: bool,
     /// Constraints on tags the index does not hold, checked on one stored file per match.
     pub file_constraints: Vec<(Tag, TagConstraint)>,
+    /// How expanded answers show main DICOM tags (`"Full"`, `"Short"`, names by default).
+    pub format: stowage_dicom::TagsFormat,
+    /// `RequestedTags`: extra tags added to each expanded answer.
+    pub requested_tags: Vec<(String, Tag)>,
+}
+
+fn requested_tags(body: &Map<String, Value>) -> ApiResult<Vec<(String, Tag)>> {
+    let Some(list) = body.get("RequestedTags") else {
+        return Ok(Vec::new());
+    };
+    let bad = || ApiError::bad_request("Field \"RequestedTags\" must be an array of tag names");
+    let list = list.as_array().ok_or_else(bad)?;
+    list.iter()
+        .map(|v| {
+            let key = v.as_str().ok_or_else(bad)?;
+            let tag = Tag::parse(key).ok_or_else(|| {
+                ApiError::with_details(
+                    ErrorCode::UnknownDicomTag,
+                    format!("Unknown DICOM tag: \"{key}\""),
+                )
+            })?;
+            Ok((key.to_owned(), tag))
+        })
+        .collect()
+}
+
+/// The values of the requested tags for one resource: from the main DICOM tags of the
+/// resource and its ancestors, else from the file of its first instance.
+fn requested_values(
+    ctx: &ServerContext,
+    tx: &mut dyn stowage_core::IndexTransaction,
+    id: stowage_core::InternalId,
+    level: ResourceType,
+    requested: &[(String, Tag)],
+) -> ApiResult<Value> {
+    let mut known = std::collections::HashMap::new();
+    let mut current = Some(id);
+    while let Some(r) = current {
+        for (g, e, v) in tx.get_main_dicom_tags(r)? {
+            known.entry(Tag::new(g, e)).or_insert(v);
+        }
+        current = tx.lookup_parent(r)?;
+    }
+    let mut file = None;
+    let mut out = Map::new();
+    for (key, tag) in requested {
+        let value = match known.get(tag) {
+            Some(v) => Some(v.clone()),
+            None => {
+                if file.is_none() {
+                    let first =
+                        crate::resources::descendants_at(tx, id, level, ResourceType::Instance)?
+                            .into_iter()
+                            .next();
+                    if let Some(instance) = first {
+                        file = Some(crate::files::read_dicom(ctx, instance)?);
+                    }
+                }
+                file.as_ref().and_then(|f| f.string(*tag))
+            }
+        };
+        let name = stowage_dicom::tag_name(*tag)
+            .map(str::to_owned)
+            .unwrap_or_else(|| key.clone());
+        out.insert(name, value.map(Value::String).unwrap_or(Value::Null));
+    }
+    Ok(Value::Object(out))
 }
 
 /// Parses the body of `/tools/find`.
@@ -193,6 +260,14 @@ pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
         expand: bool_field(&body, "Expand")?,
         sort_by_id: !query.is_empty(),
         file_constraints,
+        format: if bool_field(&body, "Full")? {
+            stowage_dicom::TagsFormat::Full
+        } else if bool_field(&body, "Short")? {
+            stowage_dicom::TagsFormat::Short
+        } else {
+            stowage_dicom::TagsFormat::Simplify
+        },
+        requested_tags: requested_tags(&body)?,
     })
 }
 
@@ -288,7 +363,13 @@ fn find_blocking(ctx: &ServerContext, request: FindRequest) -> ApiResult<Json> {
         let mut out = Vec::with_capacity(ids.len());
         for public_id in &ids {
             if let Some((id, level)) = tx.lookup_resource(public_id)? {
-                out.push(resource_json(ctx, tx, id, level, public_id)?);
+                let mut v = resource_json(ctx, tx, id, level, public_id)?;
+                crate::resources::format_main_tags(&mut v, request.format);
+                if !request.requested_tags.is_empty() {
+                    v["RequestedTags"] =
+                        requested_values(ctx, tx, id, level, &request.requested_tags)?;
+                }
+                out.push(v);
             }
         }
         Ok(Json(Value::Array(out)))

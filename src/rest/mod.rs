@@ -52,7 +52,7 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .merge(jobs::routes())
         .merge(archives::routes())
         .fallback(|| async { ApiError::new(ErrorCode::UnknownResource) })
-        .layer(DefaultBodyLimit::disable())
+        .layer(body_limit(ctx.config.maximum_upload_size))
         .with_state(ctx.clone());
     // The middlewares wrap the whole API as one service, so that they also see the answers
     // axum makes itself (405 with `Allow`).
@@ -61,6 +61,15 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .layer(middleware::from_fn_with_state(ctx.clone(), compress_answer))
         .layer(middleware::from_fn(render_errors))
         .layer(middleware::from_fn_with_state(ctx, access_control))
+}
+
+/// Request bodies are unlimited unless `MaximumUploadSize` (MB, Stowage's option) is set; axum
+/// then stops reading a larger body and answers 413, rendered as Orthanc's error JSON.
+fn body_limit(maximum: u64) -> DefaultBodyLimit {
+    match usize::try_from(maximum) {
+        Ok(0) | Err(_) => DefaultBodyLimit::disable(),
+        Ok(bytes) => DefaultBodyLimit::max(bytes),
+    }
 }
 
 /// `RemoteAccessAllowed` and HTTP Basic authentication against `RegisteredUsers`.
@@ -117,6 +126,14 @@ async fn render_errors(req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         orthanc_allow_header(&mut response);
+    }
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && response.extensions().get::<PendingError>().is_none()
+    {
+        response.extensions_mut().insert(PendingError {
+            code: ErrorCode::BodyTooLarge,
+            details: Some("The body of the request exceeds \"MaximumUploadSize\"".to_owned()),
+        });
     }
     if let Some(err) = response.extensions_mut().remove::<PendingError>() {
         if response.status().is_server_error() {

@@ -17,7 +17,9 @@ use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::read_dicom;
 use crate::json::Json;
-use crate::resources::{ancestor_at, descendants_at, lookup_at_level, resource_json};
+use crate::resources::{
+    ancestor_at, descendants_at, format_main_tags, lookup_at_level, resource_json,
+};
 
 pub fn routes() -> Router<Arc<ServerContext>> {
     let mut router = Router::new();
@@ -27,7 +29,7 @@ pub fn routes() -> Router<Arc<ServerContext>> {
             .route(&base, get(move |ctx, q| list(ctx, q, level)))
             .route(
                 &format!("{base}/{{id}}"),
-                get(move |ctx, id| get_one(ctx, id, level))
+                get(move |ctx, id, q| get_one(ctx, id, q, level))
                     .delete(move |ctx, id| delete(ctx, id, level)),
             )
             .route(
@@ -87,9 +89,21 @@ fn tags_format(args: &QueryArgs) -> TagsFormat {
     }
 }
 
+/// The main-tags format a request asks for (`?full`, `?short`; names by default).
+pub fn main_tags_format(args: &QueryArgs) -> TagsFormat {
+    if args.flag("full") {
+        TagsFormat::Full
+    } else if args.flag("short") {
+        TagsFormat::Short
+    } else {
+        TagsFormat::Simplify
+    }
+}
+
 async fn list(ctx: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult<Json> {
     let args = QueryArgs::parse(q.as_deref());
     let expand = args.flag("expand");
+    let format = main_tags_format(&args);
     let (since, limit) = match (args.get("since"), args.get("limit")) {
         (None, None) => (0, None),
         (None, Some(_)) | (Some(_), None) => {
@@ -114,7 +128,9 @@ async fn list(ctx: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult
         let mut out = Vec::with_capacity(ids.len());
         for public_id in ids {
             if let Some((id, _)) = tx.lookup_resource(&public_id)? {
-                out.push(resource_json(&ctx2, tx, id, level, &public_id)?);
+                let mut v = resource_json(&ctx2, tx, id, level, &public_id)?;
+                format_main_tags(&mut v, format);
+                out.push(v);
             }
         }
         Ok(Json(Value::Array(out)))
@@ -122,11 +138,19 @@ async fn list(ctx: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult
     .await
 }
 
-async fn get_one(ctx: Ctx, Path(public_id): Path<String>, level: ResourceType) -> ApiResult<Json> {
+async fn get_one(
+    ctx: Ctx,
+    Path(public_id): Path<String>,
+    RawQuery(q): RawQuery,
+    level: ResourceType,
+) -> ApiResult<Json> {
+    let format = main_tags_format(&QueryArgs::parse(q.as_deref()));
     let ctx2 = ctx.0.clone();
     ctx.read(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;
-        Ok(Json(resource_json(&ctx2, tx, id, level, &public_id)?))
+        let mut v = resource_json(&ctx2, tx, id, level, &public_id)?;
+        format_main_tags(&mut v, format);
+        Ok(Json(v))
     })
     .await
 }
@@ -147,20 +171,26 @@ async fn related(
     other: ResourceType,
 ) -> ApiResult<Json> {
     // Children come expanded unless `?expand=false`.
-    let expand = QueryArgs::parse(q.as_deref()).get("expand") != Some("false");
+    let args = QueryArgs::parse(q.as_deref());
+    let expand = args.get("expand") != Some("false");
+    let format = main_tags_format(&args);
     let ctx2 = ctx.0.clone();
     ctx.read(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;
         if other.code() < level.code() {
             let parent = ancestor_at(tx, id, level, other)?;
             let pid = tx.get_public_id(parent)?;
-            return Ok(Json(resource_json(&ctx2, tx, parent, other, &pid)?));
+            let mut v = resource_json(&ctx2, tx, parent, other, &pid)?;
+            format_main_tags(&mut v, format);
+            return Ok(Json(v));
         }
         let mut out = Vec::new();
         for child in descendants_at(tx, id, level, other)? {
             let pid = tx.get_public_id(child)?;
             out.push(if expand {
-                resource_json(&ctx2, tx, child, other, &pid)?
+                let mut v = resource_json(&ctx2, tx, child, other, &pid)?;
+                format_main_tags(&mut v, format);
+                v
             } else {
                 json!(pid)
             });

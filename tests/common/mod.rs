@@ -417,10 +417,9 @@ fn psql(url: &str, sql: &str) -> std::process::Output {
 
 impl TestDatabase {
     fn create_if_requested() -> Option<TestDatabase> {
-        if std::env::var("STOWAGE_TEST_INDEX")
+        if !std::env::var("STOWAGE_TEST_INDEX")
             .ok()?
-            .to_ascii_lowercase()
-            != "postgres"
+            .eq_ignore_ascii_case("postgres")
         {
             return None;
         }
@@ -1470,10 +1469,9 @@ pub struct TestS3 {
 
 impl TestS3 {
     fn from_env_if_requested() -> Option<TestS3> {
-        if std::env::var("STOWAGE_TEST_STORAGE")
+        if !std::env::var("STOWAGE_TEST_STORAGE")
             .ok()?
-            .to_ascii_lowercase()
-            != "s3"
+            .eq_ignore_ascii_case("s3")
         {
             return None;
         }

@@ -703,7 +703,7 @@ mod tests {
             "an IP address cannot carry the bucket: path style"
         );
         c.endpoint = Some("http://localhost:9000".into());
-        assert_eq!(c.bucket_endpoint().unwrap().1, false);
+        assert!(!c.bucket_endpoint().unwrap().1);
         c.virtual_addressing = false;
         c.endpoint = Some("https://s3.example.com:8443".into());
         assert_eq!(
