@@ -69,9 +69,18 @@ impl StorageArea for FilesystemStorage {
                 match fs::File::create(&tmp) {
                     Err(e) if e.kind() == ErrorKind::NotFound && attempt < 10 => {
                         attempt += 1;
-                        // The same race can hit `create_dir_all` itself (parent removed).
+                        // The same race can hit `create_dir_all` itself: a folder removed under
+                        // it (NotFound), or created then removed again before it checks
+                        // (AlreadyExists). Both are retried.
                         match fs::create_dir_all(dir) {
-                            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+                            Err(e)
+                                if !matches!(
+                                    e.kind(),
+                                    ErrorKind::NotFound | ErrorKind::AlreadyExists
+                                ) =>
+                            {
+                                return Err(e)
+                            }
                             _ => {}
                         }
                     }
