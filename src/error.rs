@@ -166,6 +166,19 @@ impl ApiError {
         ApiError::Bare(StatusCode::FORBIDDEN)
     }
 
+    /// True when the index could not be reached: a transaction may then have committed
+    /// without its answer arriving, so a file written for it must not be removed (if nothing
+    /// references it, the start-up sweep reclaims it).
+    pub fn commit_outcome_unknown(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Json {
+                code: ErrorCode::DatabaseUnavailable,
+                ..
+            }
+        )
+    }
+
     pub fn internal(details: impl Into<String>) -> Self {
         Self::with_details(ErrorCode::InternalError, details)
     }

@@ -178,7 +178,9 @@ pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<Sto
             Ok(StoreOutcome { status, ids })
         }
         Err(e) => {
-            remove_files(ctx, std::slice::from_ref(&info));
+            if !e.commit_outcome_unknown() {
+                remove_files(ctx, std::slice::from_ref(&info));
+            }
             Err(e)
         }
     }

@@ -356,10 +356,15 @@ fn connection_loss_answers_503_then_recovers_without_restart() {
         .map(str::to_owned)
         .collect();
     assert_eq!(referenced.len(), indexed.len());
-    assert_eq!(
-        stored_files(storage.path()),
-        referenced,
-        "files of refused uploads left in the storage, or files missing"
+    // Every referenced file is there. A refused upload whose commit outcome was unknown (the
+    // connection dropped during COMMIT) keeps its file, since the commit may have succeeded;
+    // unreferenced ones are orphans for the start-up sweep. There are at most as many as 503s.
+    let stored = stored_files(storage.path());
+    assert!(referenced.is_subset(&stored), "files missing");
+    let orphans = stored.difference(&referenced).count();
+    assert!(
+        orphans <= unavailable,
+        "{orphans} orphan files for {unavailable} refused uploads"
     );
     let stats = srv.get_json("/statistics");
     assert_eq!(stats["CountInstances"], json!(indexed.len()), "{stats}");

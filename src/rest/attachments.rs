@@ -302,7 +302,9 @@ async fn set_compression(
                 Ok(())
             }
             Err(e) => {
-                remove_files(&c, &[info]);
+                if !e.commit_outcome_unknown() {
+                    remove_files(&c, &[info]);
+                }
                 Err(e)
             }
         }
@@ -347,7 +349,7 @@ async fn put(
                 log_update(tx, level, &public_id)?;
                 Ok((etag_of(&info, rev), cur.map(|(f, _)| f)))
             });
-            if result.is_err() {
+            if result.as_ref().is_err_and(|e| !e.commit_outcome_unknown()) {
                 remove_files(&c, std::slice::from_ref(&info));
             }
             result
