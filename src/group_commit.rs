@@ -85,6 +85,21 @@ fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        // Record the stores in hierarchy order: concurrent writers (other processes on a shared
+        // index) then take their row locks in the same order, instead of deadlocking when
+        // their batches touch the same series in opposite orders.
+        batch.sort_by(|a, b| {
+            let key = |j: &Job| {
+                let i = &j.store.ids;
+                (
+                    i.patient.clone(),
+                    i.study.clone(),
+                    i.series.clone(),
+                    i.instance.clone(),
+                )
+            };
+            key(a).cmp(&key(b))
+        });
         let Some(ctx) = ctx.upgrade() else {
             for job in batch {
                 let _ = job
