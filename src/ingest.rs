@@ -82,12 +82,13 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// Prepares the bytes to store and the index record of a new attachment.
+/// Prepares the bytes to store (the data itself, or its compressed form) and the index record
+/// of a new attachment.
 pub fn prepare_attachment(
     data: &[u8],
     content_type: FileContentType,
     compressed: bool,
-) -> (Vec<u8>, FileInfo) {
+) -> (std::borrow::Cow<'_, [u8]>, FileInfo) {
     let uuid = uuid::Uuid::new_v4().to_string();
     let md5 = md5_hex(data);
     if compressed {
@@ -101,7 +102,7 @@ pub fn prepare_attachment(
             compressed_size: stored.len() as u64,
             compressed_md5: md5_hex(&stored),
         };
-        (stored, info)
+        (std::borrow::Cow::Owned(stored), info)
     } else {
         let info = FileInfo {
             uuid,
@@ -112,7 +113,7 @@ pub fn prepare_attachment(
             compressed_size: data.len() as u64,
             compressed_md5: md5,
         };
-        (data.to_vec(), info)
+        (std::borrow::Cow::Borrowed(data), info)
     }
 }
 
@@ -126,9 +127,10 @@ fn required_identifier(file: &DicomFile, tag: Tag, name: &str) -> ApiResult<Stri
     }
 }
 
-/// Stores one DICOM file. Runs on a blocking thread.
-pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<StoreOutcome> {
-    let file = stowage_dicom::parse(data).map_err(dicom_error)?;
+/// Stores one DICOM file, taking its buffer (the parsed file keeps it: the bytes are held in
+/// memory once). Runs on a blocking thread.
+pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<StoreOutcome> {
+    let file = stowage_dicom::parse_vec(data).map_err(dicom_error)?;
     let patient_id = file.string(PATIENT_ID).unwrap_or_default();
     let study = required_identifier(&file, STUDY_INSTANCE_UID, "StudyInstanceUID")?;
     let series = required_identifier(&file, SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
@@ -146,11 +148,16 @@ pub fn store(ctx: &ServerContext, data: &[u8], origin: &Origin) -> ApiResult<Sto
         }
     }
 
-    let (stored, info) =
-        prepare_attachment(data, FileContentType::DICOM, ctx.config.storage_compression);
-    ctx.storage
-        .create(&info.uuid, FileContentType::DICOM, &stored)?;
-    drop(stored);
+    let info = {
+        let (stored, info) = prepare_attachment(
+            file.bytes(),
+            FileContentType::DICOM,
+            ctx.config.storage_compression,
+        );
+        ctx.storage
+            .create(&info.uuid, FileContentType::DICOM, &stored)?;
+        info
+    };
 
     let result = ctx.committer.record(PendingStore {
         file,

@@ -98,12 +98,14 @@ async fn upload(
     let c = ctx.0.clone();
     ctx.blocking(move || {
         if !is_zip(&body) {
-            return Ok(Json(outcome_json(&ingest::store(&c, &body, &origin)?)));
+            // Without a copy when the body is the sole owner of its buffer.
+            let data = Vec::from(body);
+            return Ok(Json(outcome_json(&ingest::store(&c, data, &origin)?)));
         }
         // A ZIP archive: every DICOM file inside is stored; others are skipped.
         let mut answers = Vec::new();
         for entry in zip_entries(&body)? {
-            match ingest::store(&c, &entry, &origin) {
+            match ingest::store(&c, entry, &origin) {
                 Ok(o) => answers.push(outcome_json(&o)),
                 Err(ApiError::Json {
                     code: ErrorCode::BadFileFormat,
