@@ -14,7 +14,7 @@ use stowage_dicom::DicomFile;
 
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::{record_instance, Origin, StoreStatus};
+use crate::ingest::{record_instance, write_parent_metadata, Origin, StoreStatus};
 
 /// Most stores recorded in one transaction.
 const MAX_BATCH: usize = 64;
@@ -109,10 +109,13 @@ fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
             return;
         };
         let together = ctx.write_blocking(|tx| {
-            batch
+            let mut deferred = Vec::new();
+            let outcomes = batch
                 .iter()
-                .map(|job| record_instance(&ctx.config, tx, &job.store))
-                .collect::<ApiResult<Vec<_>>>()
+                .map(|job| record_instance(&ctx.config, tx, &job.store, &mut deferred))
+                .collect::<ApiResult<Vec<_>>>()?;
+            write_parent_metadata(tx, deferred)?;
+            Ok(outcomes)
         });
         match together {
             Ok(outcomes) => {
@@ -125,8 +128,12 @@ fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
             }
             Err(_) => {
                 for job in batch {
-                    let outcome =
-                        ctx.write_blocking(|tx| record_instance(&ctx.config, tx, &job.store));
+                    let outcome = ctx.write_blocking(|tx| {
+                        let mut deferred = Vec::new();
+                        let outcome = record_instance(&ctx.config, tx, &job.store, &mut deferred)?;
+                        write_parent_metadata(tx, deferred)?;
+                        Ok(outcome)
+                    });
                     let _ = job.reply.send(outcome);
                 }
             }

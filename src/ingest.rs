@@ -7,7 +7,7 @@
 use md5::{Digest, Md5};
 use stowage_core::{
     ChangeType, CompressionType, DeletedResources, FileContentType, FileInfo, IndexTransaction,
-    InstanceHashes, MetadataType, NewChange, ResourceType, ResourcesContent,
+    InstanceHashes, InternalId, MetadataType, NewChange, ResourceType, ResourcesContent,
 };
 use stowage_dicom::{DicomError, DicomFile, Tag};
 
@@ -225,6 +225,7 @@ pub fn record_instance(
     config: &Config,
     tx: &mut dyn IndexTransaction,
     store: &PendingStore,
+    deferred: &mut Vec<(InternalId, MetadataType, String)>,
 ) -> ApiResult<(StoreStatus, DeletedResources)> {
     let PendingStore {
         file,
@@ -321,13 +322,11 @@ pub fn record_instance(
             String::new()
         }
     };
-    content
-        .metadata
-        .push((created.series_id, MetadataType::REMOTE_AET, remote_aet));
+    // Metadata of the (possibly shared) parents is written last, by the caller, for the whole
+    // transaction at once and in key order: see `write_parent_metadata`.
+    deferred.push((created.series_id, MetadataType::REMOTE_AET, remote_aet));
     for id in [created.series_id, created.study_id, created.patient_id] {
-        content
-            .metadata
-            .push((id, MetadataType::LAST_UPDATE, now.clone()));
+        deferred.push((id, MetadataType::LAST_UPDATE, now.clone()));
     }
     tx.set_resources_content(&content)?;
     tx.add_attachment(created.instance_id, info, 0)?;
@@ -355,4 +354,31 @@ pub fn record_instance(
         log(ChangeType::NewPatient, ResourceType::Patient, &ids.patient)?;
     }
     Ok((StoreStatus::Success, obsolete))
+}
+
+/// Writes the parents' metadata collected by [`record_instance`] for a whole transaction: each
+/// key once (the last value wins), in key order. Rows shared by concurrent writers (a study's
+/// `LastUpdate`...) are thus locked last and in the same order by every writer, so writers
+/// sharing an index queue on them instead of deadlocking.
+pub fn write_parent_metadata(
+    tx: &mut dyn IndexTransaction,
+    mut deferred: Vec<(InternalId, MetadataType, String)>,
+) -> ApiResult<()> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    // Stable sort: for equal keys the order of recording is kept, then the last one is kept.
+    deferred.sort_by_key(|(id, kind, _)| (*id, *kind));
+    let mut metadata: Vec<(InternalId, MetadataType, String)> = Vec::with_capacity(deferred.len());
+    for item in deferred {
+        match metadata.last_mut() {
+            Some(last) if (last.0, last.1) == (item.0, item.1) => *last = item,
+            _ => metadata.push(item),
+        }
+    }
+    tx.set_resources_content(&ResourcesContent {
+        main_tags: Vec::new(),
+        metadata,
+    })?;
+    Ok(())
 }
