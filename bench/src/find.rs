@@ -172,8 +172,14 @@ pub fn run(args: &Args) -> Result<(), String> {
     }
 
     let endpoint = format!("{url}/tools/find");
-    let server_pid: Option<u32> = args.opt("server-pid").and_then(|p| p.parse().ok());
-    let cpu0 = crate::cpu::snap(server_pid);
+    let server_pids: Vec<u32> = args
+        .opt("server-pid")
+        .and_then(|p| p.parse().ok())
+        .into_iter()
+        .collect();
+    let db_comm = args.opt("db-comm");
+    let snap = || crate::cpu::snap_many(&server_pids, db_comm.as_deref());
+    let cpu0 = snap();
     let all = Instant::now();
     let mut details = Vec::new();
     let mut table = Vec::new();
@@ -277,7 +283,7 @@ pub fn run(args: &Args) -> Result<(), String> {
         }
     }
     let wall = all.elapsed().as_secs_f64();
-    let cpu = crate::cpu::usage(cpu0, crate::cpu::snap(server_pid));
+    let cpu = crate::cpu::usage(cpu0, snap());
     println!("[{label}] {}", cpu.line(wall));
     table.push((
         format!("{name}: CPU used by other processes"),
