@@ -58,3 +58,46 @@ pub fn read_dicom(ctx: &ServerContext, instance: InternalId) -> ApiResult<DicomF
     let (_, bytes) = read_dicom_bytes(ctx, instance)?;
     stowage_dicom::parse(&bytes).map_err(dicom_error)
 }
+
+/// The tags of an instance as `/tags` shows them, reading only the bytes before the pixel data
+/// when the index knows where they start (metadata `PixelDataOffset`, uncompressed file): on
+/// object storage, reading tags does not download the pixels. Blocking.
+pub fn tags_json(
+    ctx: &ServerContext,
+    instance: InternalId,
+    format: stowage_dicom::TagsFormat,
+) -> ApiResult<serde_json::Value> {
+    let (info, offset) = ctx.read_blocking(|tx| {
+        let info = tx
+            .lookup_attachment(instance, FileContentType::DICOM)?
+            .map(|(f, _)| f)
+            .ok_or_else(ApiError::not_found)?;
+        let offset = tx
+            .lookup_metadata(instance, stowage_core::MetadataType::PIXEL_DATA_OFFSET)?
+            .and_then(|(v, _)| v.parse::<u64>().ok());
+        Ok((info, offset))
+    })?;
+    if let (CompressionType::None, Some(offset)) = (info.compression, offset) {
+        let head = ctx
+            .storage
+            .read_range(&info.uuid, info.content_type, 0, offset)?;
+        if let Ok(file) = stowage_dicom::parse_vec(head) {
+            let mut json = file.tags_json(format);
+            // The pixel data itself is never shown: only its entry.
+            use stowage_dicom::TagsFormat;
+            if let serde_json::Value::Object(map) = &mut json {
+                let (key, value) = match format {
+                    TagsFormat::Full => (
+                        "7fe0,0010",
+                        serde_json::json!({"Name": "PixelData", "Type": "Null", "Value": null}),
+                    ),
+                    TagsFormat::Simplify => ("PixelData", serde_json::Value::Null),
+                    TagsFormat::Short => ("7fe0,0010", serde_json::Value::Null),
+                };
+                map.insert(key.to_owned(), value);
+            }
+            return Ok(json);
+        }
+    }
+    Ok(read_dicom(ctx, instance)?.tags_json(format))
+}

@@ -160,11 +160,22 @@ fn format_of(q: Option<&str>) -> TagsFormat {
 
 async fn tags(ctx: Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json> {
     let format = format_of(q.as_deref());
-    with_dicom(&ctx, id, move |f| Ok(Json(f.tags_json(format)))).await
+    tags_answer(&ctx, id, format).await
 }
 
 async fn simplified_tags(ctx: Ctx, Path(id): Path<String>) -> ApiResult<Json> {
-    with_dicom(&ctx, id, |f| Ok(Json(f.tags_json(TagsFormat::Simplify)))).await
+    tags_answer(&ctx, id, TagsFormat::Simplify).await
+}
+
+async fn tags_answer(
+    ctx: &Arc<ServerContext>,
+    public_id: String,
+    format: TagsFormat,
+) -> ApiResult<Json> {
+    let id = instance_id(ctx, public_id).await?;
+    let c = ctx.clone();
+    ctx.blocking(move || Ok(Json(crate::files::tags_json(&c, id, format)?)))
+        .await
 }
 
 async fn header(ctx: Ctx, Path(id): Path<String>, RawQuery(q): RawQuery) -> ApiResult<Json> {
