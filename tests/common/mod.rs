@@ -271,6 +271,8 @@ impl Server {
         body: Option<&[u8]>,
         headers: &[(&str, &str)],
     ) -> Resp {
+        // ureq's error type is large; it is only passed along once here.
+        #[allow(clippy::result_large_err)]
         let send = || {
             let mut req = agent().request(method, &self.url(path));
             if let Some(a) = &self.auth {
