@@ -27,8 +27,8 @@ pub fn routes() -> Router<Arc<ServerContext>> {
             .route(
                 &format!("{base}/{{label}}"),
                 get(move |ctx, p| has_label(ctx, p, level))
-                    .put(move |ctx, p| put(ctx, p, level))
-                    .delete(move |ctx, p| delete(ctx, p, level)),
+                    .put(move |ctx, p| set_label(ctx, p, level, true))
+                    .delete(move |ctx, p| set_label(ctx, p, level, false)),
             );
     }
     router
@@ -81,29 +81,22 @@ async fn has_label(
     }
 }
 
-async fn put(
+/// Adds (`PUT`) or removes (`DELETE`) one label of a resource.
+async fn set_label(
     ctx: Ctx,
     Path((public_id, label)): Path<(String, String)>,
     level: ResourceType,
+    present: bool,
 ) -> ApiResult<Response> {
     check_label(&label)?;
     ctx.write(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;
-        Ok(tx.add_label(id, &label)?)
-    })
-    .await?;
-    Ok(super::text(""))
-}
-
-async fn delete(
-    ctx: Ctx,
-    Path((public_id, label)): Path<(String, String)>,
-    level: ResourceType,
-) -> ApiResult<Response> {
-    check_label(&label)?;
-    ctx.write(move |tx| {
-        let id = lookup_at_level(tx, &public_id, level)?;
-        Ok(tx.remove_label(id, &label)?)
+        if present {
+            tx.add_label(id, &label)?;
+        } else {
+            tx.remove_label(id, &label)?;
+        }
+        Ok(())
     })
     .await?;
     Ok(super::text(""))
