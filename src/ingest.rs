@@ -8,6 +8,7 @@ use md5::{Digest, Md5};
 use stowage_core::{
     ChangeType, CompressionType, DeletedResources, FileContentType, FileInfo, IndexTransaction,
     InstanceHashes, InternalId, MetadataType, NewChange, ResourceType, ResourcesContent,
+    StorageArea, StorageError,
 };
 use stowage_dicom::{DicomError, DicomFile, Tag};
 
@@ -82,39 +83,46 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// Prepares the bytes to store (the data itself, or its compressed form) and the index record
-/// of a new attachment.
-pub fn prepare_attachment(
+/// Writes a new attachment to the storage area (compressed if asked) and returns its index
+/// record. Without compression, the MD5 is computed on another thread while the file is written
+/// and flushed to disk: the two overlap instead of adding up.
+pub fn write_attachment(
+    storage: &dyn StorageArea,
     data: &[u8],
     content_type: FileContentType,
     compressed: bool,
-) -> (std::borrow::Cow<'_, [u8]>, FileInfo) {
+) -> Result<FileInfo, StorageError> {
     let uuid = uuid::Uuid::new_v4().to_string();
-    let md5 = md5_hex(data);
     if compressed {
         let stored = compress(data);
-        let info = FileInfo {
+        let (md5, compressed_md5) = (md5_hex(data), md5_hex(&stored));
+        storage.create(&uuid, content_type, &stored)?;
+        return Ok(FileInfo {
             uuid,
             content_type,
             uncompressed_size: data.len() as u64,
             uncompressed_md5: md5,
             compression: CompressionType::ZlibWithSize,
             compressed_size: stored.len() as u64,
-            compressed_md5: md5_hex(&stored),
-        };
-        (std::borrow::Cow::Owned(stored), info)
-    } else {
-        let info = FileInfo {
-            uuid,
-            content_type,
-            uncompressed_size: data.len() as u64,
-            uncompressed_md5: md5.clone(),
-            compression: CompressionType::None,
-            compressed_size: data.len() as u64,
-            compressed_md5: md5,
-        };
-        (std::borrow::Cow::Borrowed(data), info)
+            compressed_md5,
+        });
     }
+    let md5 = std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| md5_hex(data));
+        let written = storage.create(&uuid, content_type, data);
+        // The hash cannot panic; should the thread fail anyway, hash here.
+        let md5 = hashing.join().unwrap_or_else(|_| md5_hex(data));
+        written.map(|()| md5)
+    })?;
+    Ok(FileInfo {
+        uuid,
+        content_type,
+        uncompressed_size: data.len() as u64,
+        uncompressed_md5: md5.clone(),
+        compression: CompressionType::None,
+        compressed_size: data.len() as u64,
+        compressed_md5: md5,
+    })
 }
 
 fn required_identifier(file: &DicomFile, tag: Tag, name: &str) -> ApiResult<String> {
@@ -148,16 +156,12 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
         }
     }
 
-    let info = {
-        let (stored, info) = prepare_attachment(
-            file.bytes(),
-            FileContentType::DICOM,
-            ctx.config.storage_compression,
-        );
-        ctx.storage
-            .create(&info.uuid, FileContentType::DICOM, &stored)?;
-        info
-    };
+    let info = write_attachment(
+        ctx.storage.as_ref(),
+        file.bytes(),
+        FileContentType::DICOM,
+        ctx.config.storage_compression,
+    )?;
 
     let result = ctx.committer.record(PendingStore {
         file,

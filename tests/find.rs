@@ -425,3 +425,110 @@ fn tag_formats_and_requested_tags() {
         json!({"PatientName": jpeg.patient_name, "PhotometricInterpretation": "YBR_FULL_422", "Rows": "8"})
     );
 }
+
+/// `MetadataQuery` (Orthanc 1.12.5): user-defined and core metadata, ANDed with `Query`,
+/// wildcards, lists, existence, case folding, and its errors. Expected answers come from the
+/// metadata the test itself sets.
+#[test]
+fn find_with_metadata_query() {
+    let corpus = corpus();
+    let srv = Server::start(json!({"UserMetadata": {"my-metadata": 1024, "other": 1025}}));
+    srv.upload_all(&corpus);
+
+    // One value per series, derived from its description; two series get no value at all.
+    let mut series: Vec<&Sample> = Vec::new();
+    for s in &corpus {
+        if !series.iter().any(|x| x.series_id() == s.series_id()) {
+            series.push(s);
+        }
+    }
+    assert!(series.len() >= 4, "the corpus has {} series", series.len());
+    let value_of = |i: usize| (i < series.len() - 2).then(|| format!("Tag-{i}-{}", i % 3));
+    for (i, s) in series.iter().enumerate() {
+        if let Some(v) = value_of(i) {
+            let r = srv.request(
+                "PUT",
+                &format!("/series/{}/metadata/my-metadata", s.series_id()),
+                Some(v.as_bytes()),
+            );
+            assert_eq!(r.status, 200, "{}", r.text());
+        }
+    }
+    let expect = |f: &dyn Fn(&str) -> bool| -> BTreeSet<String> {
+        series
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| value_of(*i).is_some_and(|v| f(&v)))
+            .map(|(_, s)| s.series_id())
+            .collect()
+    };
+    let q = |mq: Value| json!({"Level": "Series", "Query": {}, "MetadataQuery": mq});
+
+    // Exact (case folded by default), wildcard, list, existence.
+    assert_eq!(
+        find_set(&srv, q(json!({"my-metadata": "tag-1-1"}))),
+        expect(&|v| v == "Tag-1-1")
+    );
+    assert_eq!(
+        find_set(&srv, q(json!({"my-metadata": "*-2"}))),
+        expect(&|v| v.ends_with("-2"))
+    );
+    assert_eq!(
+        find_set(&srv, q(json!({"my-metadata": "Tag-?-0"}))),
+        expect(&|v| v.len() == 7 && v.ends_with("-0"))
+    );
+    assert_eq!(
+        find_set(&srv, q(json!({"my-metadata": "Tag-0-0\\TAG-2-2"}))),
+        expect(&|v| v == "Tag-0-0" || v == "Tag-2-2")
+    );
+    let with_value = find_set(&srv, q(json!({"my-metadata": "*"})));
+    assert_eq!(with_value, expect(&|_| true));
+    assert_eq!(with_value.len(), series.len() - 2);
+    // An empty value constrains nothing.
+    assert_eq!(
+        find_set(&srv, q(json!({"my-metadata": ""}))).len(),
+        series.len()
+    );
+    // CaseSensitive applies to metadata too.
+    let mut sensitive = q(json!({"my-metadata": "tag-1-1"}));
+    sensitive["CaseSensitive"] = json!(true);
+    assert!(find_set(&srv, sensitive).is_empty());
+    // A metadata nobody has matches nothing, even with `*`.
+    assert!(find_set(&srv, q(json!({"other": "*"}))).is_empty());
+
+    // ANDed with Query: only the CT series among those with a value ending in -0.
+    let ct: BTreeSet<String> = ids_where(&corpus, "Series", |s| s.modality == "CT");
+    let mut both = q(json!({"my-metadata": "*-0"}));
+    both["Query"] = json!({"Modality": "CT"});
+    let want: BTreeSet<String> = expect(&|v| v.ends_with("-0"))
+        .intersection(&ct)
+        .cloned()
+        .collect();
+    assert_eq!(find_set(&srv, both), want);
+
+    // Core metadata, by name, at the instance level.
+    let explicit_le = "1.2.840.10008.1.2.1";
+    let mut by_syntax = json!({"Level": "Instance", "Query": {},
+        "MetadataQuery": {"TransferSyntax": explicit_le}});
+    assert_eq!(
+        find_set(&srv, by_syntax.clone()),
+        ids_where(&corpus, "Instance", |s| s.transfer_syntax == explicit_le)
+    );
+    // With Limit: a page of the same answer.
+    by_syntax["Limit"] = json!(2);
+    assert_eq!(find(&srv, by_syntax).as_array().unwrap().len(), 2);
+
+    // Errors: unknown metadata name (404), non-string value and non-object (400).
+    srv.post_json("/tools/find", &q(json!({"no-such-metadata": "x"})))
+        .assert_orthanc_error(
+            404,
+            7,
+            "Accessing an inexistent item",
+            "POST",
+            "/tools/find",
+        );
+    srv.post_json("/tools/find", &q(json!({"my-metadata": 3})))
+        .assert_orthanc_error(400, 8, "Bad request", "POST", "/tools/find");
+    srv.post_json("/tools/find", &q(json!(["my-metadata"])))
+        .assert_orthanc_error(400, 8, "Bad request", "POST", "/tools/find");
+}

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::files::read_attachment;
-use crate::ingest::{prepare_attachment, remove_files};
+use crate::ingest::{remove_files, write_attachment};
 use crate::json::Json;
 use crate::resources::{log_change, lookup_at_level};
 
@@ -286,8 +286,7 @@ async fn set_compression(
             return Ok(());
         }
         let data = read_attachment(&c, &old)?;
-        let (stored, info) = prepare_attachment(&data, ct, compressed);
-        c.storage.create(&info.uuid, ct, &stored)?;
+        let info = write_attachment(c.storage.as_ref(), &data, ct, compressed)?;
         let result = c.write_blocking(|tx| {
             let (id, cur) = lookup(tx, &public_id, level, ct)?;
             match cur {
@@ -339,8 +338,8 @@ async fn put(
         .blocking(move || {
             // Fail early on an unknown resource, before writing any file.
             c.read_blocking(|tx| lookup_at_level(tx, &public_id, level))?;
-            let (stored, info) = prepare_attachment(&body, ct, c.config.storage_compression);
-            c.storage.create(&info.uuid, ct, &stored)?;
+            let info =
+                write_attachment(c.storage.as_ref(), &body, ct, c.config.storage_compression)?;
             let result = c.write_blocking(|tx| {
                 let (id, cur) = lookup(tx, &public_id, level, ct)?;
                 let cur_etag = cur.as_ref().map(|(f, r)| etag_of(f, *r));

@@ -6,10 +6,13 @@ use axum::body::Bytes;
 use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Map, Value};
-use stowage_core::{ConstraintKind, FindQuery, LabelsConstraint, ResourceType, TagConstraint};
+use stowage_core::{
+    ConstraintKind, FindQuery, LabelsConstraint, MetadataConstraint, ResourceType, TagConstraint,
+};
 use stowage_dicom::{main_tags, Tag};
 
 use super::Ctx;
+use crate::config::Config;
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::json::Json;
@@ -80,6 +83,53 @@ fn constraint(key: &str, value: &str, case_sensitive: bool) -> ApiResult<Option<
         Some(_) => Checked::Index(constraint),
         None => Checked::File(tag, constraint),
     }))
+}
+
+/// `MetadataQuery` (Orthanc 1.12.5): `{"name": "value"}`, names as in `/metadata/{name}`;
+/// values match exactly, with `*`/`?` wildcards, or any of a `\`-separated list, folding case
+/// unless `CaseSensitive`. `*` asks only that the metadata exists; `""` is ignored.
+fn metadata_constraints(
+    config: &Config,
+    body: &Map<String, Value>,
+    case_sensitive: bool,
+) -> ApiResult<Vec<MetadataConstraint>> {
+    let entries = match body.get("MetadataQuery") {
+        None => return Ok(Vec::new()),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "Field \"MetadataQuery\" must be a JSON object",
+            ))
+        }
+    };
+    let mut out = Vec::new();
+    for (name, value) in entries {
+        let metadata = super::metadata::resolve(config, name)?;
+        let value = value.as_str().ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "The value of \"{name}\" in MetadataQuery must be a string"
+            ))
+        })?;
+        let kind = if value.is_empty() {
+            continue;
+        } else if value == "*" {
+            None
+        } else if value.contains('\\') {
+            Some(ConstraintKind::List(
+                value.split('\\').map(str::to_owned).collect(),
+            ))
+        } else if value.contains('*') || value.contains('?') {
+            Some(ConstraintKind::Wildcard(value.to_owned()))
+        } else {
+            Some(ConstraintKind::Equal(value.to_owned()))
+        };
+        out.push(MetadataConstraint {
+            metadata,
+            kind,
+            case_sensitive,
+        });
+    }
+    Ok(out)
 }
 
 fn bool_field(body: &Map<String, Value>, key: &str) -> ApiResult<bool> {
@@ -180,7 +230,7 @@ fn requested_values(
 }
 
 /// Parses the body of `/tools/find`.
-pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
+pub fn parse_find(config: &Config, body: &[u8]) -> ApiResult<FindRequest> {
     let body: Map<String, Value> = match serde_json::from_slice(body) {
         Ok(Value::Object(m)) => m,
         _ => return Err(ApiError::bad_request("The body must contain a JSON object")),
@@ -254,11 +304,12 @@ pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
             constraints,
             labels,
             labels_constraint,
+            metadata: metadata_constraints(config, &body, case_sensitive)?,
             since: number_field(&body, "Since")?.unwrap_or(0),
             limit: number_field(&body, "Limit")?.filter(|l| *l > 0),
         },
         expand: bool_field(&body, "Expand")?,
-        sort_by_id: !query.is_empty(),
+        sort_by_id: !query.is_empty() || body.contains_key("MetadataQuery"),
         file_constraints,
         format: if bool_field(&body, "Full")? {
             stowage_dicom::TagsFormat::Full
@@ -272,7 +323,7 @@ pub fn parse_find(body: &[u8]) -> ApiResult<FindRequest> {
 }
 
 async fn find(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
-    let request = parse_find(&body)?;
+    let request = parse_find(&ctx.config, &body)?;
     let c = ctx.0.clone();
     ctx.blocking(move || find_blocking(&c, request)).await
 }

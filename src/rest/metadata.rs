@@ -54,7 +54,7 @@ pub fn metadata_name(config: &Config, kind: MetadataType) -> String {
         .unwrap_or_else(|| kind.0.to_string())
 }
 
-fn resolve(config: &Config, name: &str) -> ApiResult<MetadataType> {
+pub(crate) fn resolve(config: &Config, name: &str) -> ApiResult<MetadataType> {
     metadata_type(config, name).ok_or_else(|| {
         ApiError::with_details(
             ErrorCode::InexistentItem,

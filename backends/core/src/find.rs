@@ -1,6 +1,6 @@
 //! Search queries the index answers without reading the storage area (`/tools/find`, C-FIND).
 
-use crate::ResourceType;
+use crate::{MetadataType, ResourceType};
 
 /// How one tag value is constrained.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +29,34 @@ pub struct TagConstraint {
     pub case_sensitive: bool,
 }
 
+/// A constraint on one metadata value of the resources searched (`MetadataQuery`, as in
+/// Orthanc 1.12.5): resources without that metadata never match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataConstraint {
+    pub metadata: MetadataType,
+    /// How the value is matched (`Equal`, `Wildcard` or `List`); `None`: the metadata only has
+    /// to exist (the value `*`).
+    pub kind: Option<ConstraintKind>,
+    pub case_sensitive: bool,
+}
+
+impl MetadataConstraint {
+    /// Whether a value matches, with the semantics the index applies in its queries.
+    pub fn matches(&self, value: &str) -> bool {
+        let Some(kind) = &self.kind else {
+            return true;
+        };
+        TagConstraint {
+            level: ResourceType::Instance,
+            group: 0,
+            element: 0,
+            kind: kind.clone(),
+            case_sensitive: self.case_sensitive,
+        }
+        .matches(value)
+    }
+}
+
 /// How the label set of a find query applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LabelsConstraint {
@@ -45,6 +73,8 @@ pub struct FindQuery {
     pub constraints: Vec<TagConstraint>,
     pub labels: Vec<String>,
     pub labels_constraint: LabelsConstraint,
+    /// Constraints on the metadata of the resources searched (all must hold).
+    pub metadata: Vec<MetadataConstraint>,
     /// Skip this many matches (in index order).
     pub since: u64,
     /// At most this many matches (`None`: all).

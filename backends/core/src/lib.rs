@@ -15,7 +15,7 @@ pub mod storage;
 
 pub use attachment::{CompressionType, FileContentType, FileInfo};
 pub use change::{Change, ChangeType, ExportedResource, NewChange};
-pub use find::{ConstraintKind, FindQuery, LabelsConstraint, TagConstraint};
+pub use find::{ConstraintKind, FindQuery, LabelsConstraint, MetadataConstraint, TagConstraint};
 pub use index::{
     BackendInfo, CreatedInstance, DeletedResources, IndexBackend, IndexError, IndexTransaction,
     InstanceHashes, InternalId, ResourceSize, ResourcesContent, TxMode,

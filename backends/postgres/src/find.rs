@@ -2,7 +2,9 @@
 //! the same semantics as the SQLite backend's (`backends/sqlite/src/find.rs`).
 
 use stowage_core::find::normalize_for_matching;
-use stowage_core::{ConstraintKind, FindQuery, LabelsConstraint, TagConstraint};
+use stowage_core::{
+    ConstraintKind, FindQuery, LabelsConstraint, MetadataConstraint, TagConstraint,
+};
 use tokio_postgres::types::{ToSql, Type};
 
 /// A parameter with its type: the statement is sent unprepared in one round trip
@@ -85,6 +87,37 @@ fn value_condition(c: &TagConstraint, b: &mut Builder) -> String {
     }
 }
 
+/// SQL condition on the metadata of `r` for one `MetadataQuery` entry. Case is folded with
+/// PostgreSQL's `upper()`, which agrees with the index's folding of main DICOM tags
+/// (`normalize_for_matching`) except for the few characters whose capital is longer (`ß`).
+fn metadata_condition(c: &MetadataConstraint, b: &mut Builder) -> String {
+    let kind = b.push(c.metadata.0, Type::INT4);
+    let (column, norm): (&str, fn(&str) -> String) = if c.case_sensitive {
+        ("md.value", |s| s.to_owned())
+    } else {
+        ("upper(md.value)", normalize_for_matching)
+    };
+    let value_match = match &c.kind {
+        None | Some(ConstraintKind::Range { .. }) => String::new(),
+        Some(ConstraintKind::Equal(v)) => {
+            let p = b.push(norm(v), Type::TEXT);
+            format!(" AND {column} = {p}")
+        }
+        Some(ConstraintKind::Wildcard(pattern)) => {
+            let p = b.push(like_pattern(&norm(pattern)), Type::TEXT);
+            format!(" AND {column} LIKE {p}")
+        }
+        Some(ConstraintKind::List(items)) => {
+            let values: Vec<String> = items.iter().map(|v| norm(v)).collect();
+            let p = b.push(values, Type::TEXT_ARRAY);
+            format!(" AND {column} = ANY({p}::text[])")
+        }
+    };
+    format!(
+        "EXISTS (SELECT 1 FROM Metadata md WHERE md.id = r.internalId AND md.type = {kind}{value_match})"
+    )
+}
+
 /// Returns the statement and its parameters; it selects matching public IDs in index order.
 pub(crate) fn compile(query: &FindQuery) -> (String, Vec<Param>) {
     let mut b = Builder { params: Vec::new() };
@@ -159,6 +192,11 @@ pub(crate) fn compile(query: &FindQuery) -> (String, Vec<Param>) {
                  AND l.label = ANY({labels}::text[]))"
             )),
         }
+    }
+
+    for c in &query.metadata {
+        let cond = metadata_condition(c, &mut b);
+        conditions.push(cond);
     }
 
     let limit: Option<i64> = query.limit.map(|l| l.min(i64::MAX as u64) as i64);

@@ -2,7 +2,13 @@
 
 use rusqlite::types::Value;
 use stowage_core::find::normalize_for_matching;
-use stowage_core::{ConstraintKind, FindQuery, LabelsConstraint, TagConstraint};
+use stowage_core::{
+    ConstraintKind, FindQuery, LabelsConstraint, MetadataConstraint, TagConstraint,
+};
+
+/// The SQL function folding case as the index does for main DICOM tags (registered on every
+/// connection: see `open_connection`).
+pub(crate) const FOLD_FUNCTION: &str = "stowage_fold";
 
 /// Depth of a level in the hierarchy (patient 0 .. instance 3).
 fn depth(level: stowage_core::ResourceType) -> i64 {
@@ -62,6 +68,36 @@ fn value_condition(c: &TagConstraint, values: &mut Vec<Value>) -> String {
             }
         }
     }
+}
+
+/// SQL condition on the metadata of `r` for one `MetadataQuery` entry.
+fn metadata_condition(c: &MetadataConstraint, values: &mut Vec<Value>) -> String {
+    values.push(Value::Integer(c.metadata.0.into()));
+    let (column, norm): (String, fn(&str) -> String) = if c.case_sensitive {
+        ("md.value".to_owned(), |s| s.to_owned())
+    } else {
+        (format!("{FOLD_FUNCTION}(md.value)"), normalize_for_matching)
+    };
+    let value_match = match &c.kind {
+        None | Some(ConstraintKind::Range { .. }) => String::new(),
+        Some(ConstraintKind::Equal(v)) => {
+            values.push(Value::Text(norm(v)));
+            format!(" AND {column} = ?")
+        }
+        Some(ConstraintKind::Wildcard(p)) => {
+            values.push(Value::Text(glob_pattern(&norm(p))));
+            format!(" AND {column} GLOB ?")
+        }
+        Some(ConstraintKind::List(items)) => {
+            for v in items {
+                values.push(Value::Text(norm(v)));
+            }
+            format!(" AND {column} IN ({})", vec!["?"; items.len()].join(", "))
+        }
+    };
+    format!(
+        "EXISTS (SELECT 1 FROM Metadata md WHERE md.id = r.internalId AND md.type = ?{value_match})"
+    )
 }
 
 /// Returns the statement and its parameters; it selects matching public IDs in index order.
@@ -144,6 +180,11 @@ pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
             )),
         }
         values.extend(labels.iter().map(|l| Value::Text((*l).clone())));
+    }
+
+    for c in &query.metadata {
+        let cond = metadata_condition(c, &mut values);
+        conditions.push(cond);
     }
 
     let limit = query

@@ -3,15 +3,22 @@
 //! One connection writes (transactions start with `BEGIN IMMEDIATE`, so writers queue on a
 //! mutex rather than failing), any number of pooled connections read. The database runs in
 //! WAL mode, so readers see a consistent snapshot and never wait for the writer.
+//!
+//! Checkpoints (copying the log back into the database file, with its flushes to disk) run on
+//! a thread of their own, not inside the commit of whichever writer crosses SQLite's automatic
+//! threshold: commits stay short and steady.
 
 mod find;
 mod schema;
 mod transaction;
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
 use stowage_core::{BackendInfo, IndexBackend, IndexError, IndexTransaction, TxMode};
 
@@ -33,6 +40,51 @@ pub struct SqliteIndex {
     durability: Durability,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    checkpointer: Option<Checkpointer>,
+}
+
+/// How often the checkpoint thread copies the log back into the database.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The checkpoint thread; it stops when this is dropped.
+struct Checkpointer {
+    stop: Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || loop {
+                match stopped.recv_timeout(CHECKPOINT_INTERVAL) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        // PASSIVE: never waits for readers or the writer; what it cannot copy
+                        // now is copied next time.
+                        if let Err(e) =
+                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                        {
+                            tracing::debug!("checkpoint: {e}");
+                        }
+                    }
+                    _ => {
+                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                        return;
+                    }
+                }
+            })?;
+        Ok(Checkpointer { stop, thread })
+    }
+}
+
+impl Drop for SqliteIndex {
+    fn drop(&mut self) {
+        if let Some(c) = self.checkpointer.take() {
+            let _ = c.stop.send(());
+            let _ = c.thread.join();
+        }
+    }
 }
 
 pub(crate) fn sql_error(e: rusqlite::Error) -> IndexError {
@@ -57,11 +109,18 @@ impl SqliteIndex {
         }
         let mut writer = open_connection(&path, durability)?;
         schema::migrate(&mut writer)?;
+        // Commits no longer checkpoint by themselves: the checkpoint thread does.
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint=0;")
+            .map_err(sql_error)?;
+        let checkpointer = Checkpointer::start(open_connection(&path, durability)?)
+            .map_err(|e| IndexError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(SqliteIndex {
             path,
             durability,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            checkpointer: Some(checkpointer),
         })
     }
 
@@ -114,6 +173,16 @@ fn open_connection(path: &Path, durability: Durability) -> Result<Connection, In
     ))
     .map_err(sql_error)?;
     conn.set_prepared_statement_cache_capacity(128);
+    conn.create_scalar_function(
+        find::FOLD_FUNCTION,
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let value: String = ctx.get(0)?;
+            Ok(stowage_core::find::normalize_for_matching(&value))
+        },
+    )
+    .map_err(sql_error)?;
     Ok(conn)
 }
 

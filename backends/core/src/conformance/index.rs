@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use crate::{
     ChangeType, CompressionType, ConstraintKind, CreatedInstance, ExportedResource,
     FileContentType, FileInfo, FindQuery, IndexBackend, IndexError, IndexTransaction,
-    InstanceHashes, InternalId, LabelsConstraint, MetadataType, NewChange, ResourceSize,
-    ResourceType, ResourcesContent, TagConstraint, TxMode,
+    InstanceHashes, InternalId, LabelsConstraint, MetadataConstraint, MetadataType, NewChange,
+    ResourceSize, ResourceType, ResourcesContent, TagConstraint, TxMode,
 };
 
 use ResourceType::{Instance, Patient, Series, Study};
@@ -246,6 +246,7 @@ pub fn empty_backend(backend: &dyn IndexBackend) {
         constraints: vec![],
         labels: vec![],
         labels_constraint: LabelsConstraint::All,
+        metadata: Vec::new(),
         since: 0,
         limit: None,
     };
@@ -1034,6 +1035,7 @@ pub fn delete_removes_dependent_rows(backend: &dyn IndexBackend) {
         }],
         labels: vec![],
         labels_constraint: LabelsConstraint::All,
+        metadata: Vec::new(),
         since: 0,
         limit: None,
     };
@@ -1196,6 +1198,7 @@ pub fn main_dicom_tags(backend: &dyn IndexBackend) {
         }],
         labels: vec![],
         labels_constraint: LabelsConstraint::All,
+        metadata: Vec::new(),
         since: 0,
         limit: None,
     };
@@ -1330,6 +1333,7 @@ fn query(level: ResourceType, constraints: Vec<TagConstraint>) -> FindQuery {
         constraints,
         labels: vec![],
         labels_constraint: LabelsConstraint::All,
+        metadata: Vec::new(),
         since: 0,
         limit: None,
     }
@@ -1376,6 +1380,89 @@ fn expect_find(tx: &mut (dyn IndexTransaction + '_), q: &FindQuery, expected: &[
         format_args!("lookup_resources({q:?})"),
     );
     assert_eq!(got, strings(expected), "lookup_resources({q:?})");
+}
+
+/// `MetadataQuery`: constraints on the searched resources' own metadata, ANDed with tag
+/// constraints and paging; resources without the metadata never match.
+pub fn find_metadata(backend: &dyn IndexBackend) {
+    find_fixture(backend);
+    let user = MetadataType(1024);
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    for (series, value) in [
+        ("series-zulu", "Knee-T2"),
+        ("series-alpha", "knee-t1"),
+        ("series-mike", "Brain-Flair"),
+        ("series-bravo", "Müller-T1"),
+    ] {
+        let id = id_of(&mut *tx, series);
+        ok(tx.set_metadata(id, user, value, 0), "set_metadata");
+    }
+    // Instance metadata of the same type must not leak into a series query.
+    let id = id_of(&mut *tx, "inst-yankee-1");
+    ok(tx.set_metadata(id, user, "Knee-T2", 0), "set_metadata");
+    commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadOnly);
+    let with = |kind: Option<ConstraintKind>, case_sensitive| {
+        let mut q = query(Series, vec![]);
+        q.metadata = vec![MetadataConstraint {
+            metadata: user,
+            kind,
+            case_sensitive,
+        }];
+        q
+    };
+    expect_find(
+        &mut *tx,
+        &with(Some(eq("knee-t2")), false),
+        &["series-zulu"],
+    );
+    expect_find(&mut *tx, &with(Some(eq("knee-t2")), true), &[]);
+    expect_find(&mut *tx, &with(Some(eq("Knee-T2")), true), &["series-zulu"]);
+    expect_find(
+        &mut *tx,
+        &with(Some(wild("*nee*")), false),
+        &["series-zulu", "series-alpha"],
+    );
+    expect_find(
+        &mut *tx,
+        &with(Some(wild("*nee*")), true),
+        &["series-zulu", "series-alpha"],
+    );
+    expect_find(&mut *tx, &with(Some(wild("K*")), true), &["series-zulu"]);
+    expect_find(
+        &mut *tx,
+        &with(Some(wild("*-T?")), false),
+        &["series-zulu", "series-alpha", "series-bravo"],
+    );
+    expect_find(
+        &mut *tx,
+        &with(Some(wild("MÜLLER*")), false),
+        &["series-bravo"],
+    );
+    expect_find(
+        &mut *tx,
+        &with(Some(list(&["brain-flair", "KNEE-T1", "none"])), false),
+        &["series-alpha", "series-mike"],
+    );
+    // Existence only: every series with the metadata, not series-yankee.
+    expect_find(
+        &mut *tx,
+        &with(None, false),
+        &["series-zulu", "series-alpha", "series-mike", "series-bravo"],
+    );
+    // ANDed with a tag constraint, and paged.
+    let mut ct = with(Some(wild("*")), false);
+    ct.constraints = vec![constraint(Series, MODALITY, eq("CT"), true)];
+    expect_find(&mut *tx, &ct, &["series-zulu"]);
+    let mut paged = with(None, false);
+    paged.since = 1;
+    paged.limit = Some(2);
+    expect_find(&mut *tx, &paged, &["series-alpha", "series-mike"]);
+    // A metadata type nobody has.
+    let mut none = with(None, false);
+    none.metadata[0].metadata = MetadataType(1025);
+    expect_find(&mut *tx, &none, &[]);
 }
 
 /// Equal matching, case-sensitive and not, including non-ASCII ("Müller" vs "MÜLLER").
@@ -1738,6 +1825,7 @@ pub fn find_labels(backend: &dyn IndexBackend) {
     let with = |level, labels: &[&str], how| FindQuery {
         labels: strings(labels),
         labels_constraint: how,
+        metadata: Vec::new(),
         ..query(level, vec![])
     };
     use LabelsConstraint::{All, Any, None as NoneOf};

@@ -138,6 +138,7 @@ macro_rules! index_conformance_tests {
             find_descendant_constraints,
             find_labels,
             find_since_limit,
+            find_metadata,
             lookup_identifier_exact,
             metadata_revisions,
             children_metadata,
