@@ -39,6 +39,8 @@ pub fn make_room(
     if config.maximum_patient_count == 0 && config.maximum_storage_size == 0 {
         return Ok(());
     }
+    // Writers sharing the index decide one after the other (see `lock_recycling`).
+    tx.lock_recycling()?;
     let avoid = tx.lookup_resource(incoming_patient)?.map(|(id, _)| id);
     while over_limits(config, tx, incoming_size, new_patient)? {
         if config.maximum_storage_mode_reject {

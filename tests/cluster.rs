@@ -1,7 +1,7 @@
 //! Several Stowage processes sharing one PostgreSQL index and one storage folder: concurrent
 //! uploads into the same studies and series, duplicates sent through two processes at once,
 //! a process killed with SIGKILL in the middle of a burst, and a study deleted by one process
-//! while another adds instances to it.
+//! while another adds instances to it, and recycling (`MaximumPatientCount`) with three writers.
 //!
 //! These tests always run on PostgreSQL (they create and drop their own databases, see
 //! `TestDatabase::create`), whatever `STOWAGE_TEST_INDEX` says.
@@ -753,4 +753,116 @@ fn study_deleted_by_one_process_while_another_adds_to_it() {
         "study_deleted_by_one_process_while_another_adds_to_it: {:?}",
         t0.elapsed()
     );
+}
+
+/// `MaximumPatientCount` with three processes writing at once: the limit is never exceeded
+/// (a client polling the count during the burst never sees more), every upload succeeds by
+/// recycling, the patients written last survive, and index and storage agree at the end (no
+/// patient deleted twice or half-deleted).
+#[test]
+fn recycling_with_three_writers_keeps_the_limit() {
+    const MAX: u64 = 5;
+    let db = TestDatabase::create();
+    let storage = tempfile::tempdir().unwrap();
+    let servers: Vec<Server> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                scope.spawn(|| {
+                    Server::start_shared(
+                        json!({"MaximumPatientCount": MAX}),
+                        storage.path(),
+                        shared_postgres_section(&db.url),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Mostly one instance per patient, so that new patients (and recycling) are constant and
+    // the processes often decide at the same moment; a few patients get several instances.
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let corpus: Vec<Sample> = (0..90)
+        .flat_map(|p| {
+            let (pid, study) = (leak(format!("RECYCLE-{p}")), leak(format!("77.{p}")));
+            (0..1 + usize::from(p % 10 == 0) * 3).map(move |i| sized_instance(pid, study, i, 8))
+        })
+        .collect();
+    let patients_in_corpus: BTreeSet<String> = corpus.iter().map(|s| s.patient_id()).collect();
+    assert!(patients_in_corpus.len() as u64 > 2 * MAX);
+
+    // Six clients (two per process) take the instances in order from one queue, so that the
+    // instances of a patient go through several processes at once.
+    let cursor = AtomicUsize::new(0);
+    let failed: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    let most_seen = std::thread::scope(|scope| {
+        let monitor = scope.spawn(|| {
+            let mut most = 0;
+            while !done.load(Ordering::SeqCst) {
+                let count = servers[0].get_json("/statistics")["CountPatients"]
+                    .as_u64()
+                    .unwrap();
+                most = most.max(count);
+            }
+            most
+        });
+        let workers: Vec<_> = (0..6)
+            .map(|w| {
+                let (srv, cursor, failed, corpus) = (&servers[w % 3], &cursor, &failed, &corpus);
+                scope.spawn(move || loop {
+                    let k = cursor.fetch_add(1, Ordering::SeqCst);
+                    if k >= corpus.len() {
+                        return;
+                    }
+                    if let Some(status) = upload_or_record(srv, corpus, k, failed) {
+                        if status != "Success" {
+                            failed.lock().unwrap().push((k, status));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        monitor.join().unwrap()
+    });
+    let failed = failed.into_inner().unwrap();
+    assert!(failed.is_empty(), "uploads that failed: {failed:?}");
+    assert!(
+        most_seen <= MAX,
+        "{most_seen} patients seen at once, limit {MAX}"
+    );
+
+    // Two more patients, written after the burst through two processes: they are the most
+    // recent, so they survive, with all their instances.
+    let late = cluster_corpus(10, 2);
+    for (k, s) in late.iter().enumerate() {
+        let r = servers[k % 2].post("/instances", &s.bytes);
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for srv in &servers {
+        let patients = unique_list(srv, "patients");
+        assert_eq!(patients.len() as u64, MAX, "{patients:?}");
+        for s in &late {
+            assert!(patients.contains(&s.patient_id()));
+        }
+        let instances = unique_list(srv, "instances");
+        for s in &late {
+            assert!(instances.contains(&s.instance_id()), "{}", s.instance_id());
+        }
+        // Every instance left belongs to a surviving patient and is one that was sent.
+        let sent: BTreeMap<String, String> = corpus
+            .iter()
+            .chain(late.iter())
+            .map(|s| (s.instance_id(), s.patient_id()))
+            .collect();
+        for id in &instances {
+            let patient = sent.get(id).expect("an instance nobody sent");
+            assert!(patients.contains(patient));
+        }
+    }
+    check_no_dangling_rows(&db);
+    assert_eq!(stored_uuids(storage.path()), indexed_uuids(&db));
 }

@@ -240,6 +240,13 @@ pub trait IndexTransaction {
     fn is_disk_size_above(&mut self, threshold: u64) -> Result<bool, IndexError> {
         Ok(self.get_total_compressed_size()? > threshold)
     }
+    /// Serializes the recycling decisions of concurrent writers until this transaction ends:
+    /// the checks against `MaximumPatientCount` / `MaximumStorageSize` and the choice of the
+    /// patients to delete then see the commits of every writer that decided before. Backends
+    /// with a single writer need nothing (the default).
+    fn lock_recycling(&mut self) -> Result<(), IndexError> {
+        Ok(())
+    }
     /// The least recently updated unprotected patient, other than `avoid`.
     fn select_patient_to_recycle(
         &mut self,

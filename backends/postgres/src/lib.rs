@@ -46,6 +46,8 @@ pub(crate) const LOCK_CLASS: i32 = 0x5354_4f57;
 pub(crate) const LOCK_EXCLUSIVE: i32 = 1;
 /// Held while checking and upgrading the schema.
 pub(crate) const LOCK_MIGRATION: i32 = 2;
+/// Held by a write transaction from its recycling checks to its end.
+pub(crate) const LOCK_RECYCLING: i32 = 3;
 
 /// How to reach the PostgreSQL index (Orthanc's `"PostgreSQL"` configuration section).
 #[derive(Debug, Clone, PartialEq, Eq)]

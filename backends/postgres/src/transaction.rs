@@ -860,6 +860,15 @@ impl IndexTransaction for PgTransaction<'_> {
             .get::<_, i64>(0) as u64)
     }
 
+    fn lock_recycling(&mut self) -> Result<()> {
+        // Without it, two processes could each count the patients (or the size) before the
+        // other's commit, and together overshoot the limit. Released at commit or rollback.
+        self.exec(
+            "SELECT pg_advisory_xact_lock($1, $2)",
+            &[&crate::LOCK_CLASS, &crate::LOCK_RECYCLING],
+        )
+    }
+
     fn select_patient_to_recycle(
         &mut self,
         avoid: Option<InternalId>,
