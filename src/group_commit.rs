@@ -3,28 +3,100 @@
 //! one flush of the index to disk) then serves many instances, and the request threads keep
 //! parsing, hashing and writing files in parallel.
 //!
-//! If a batch fails (one store is refused, say), each of its stores is replayed alone so that
-//! only the faulty one fails.
+//! A store is handed over before its file is written: the writer thread records the instance
+//! while the request thread writes (and flushes) the file, then waits for every file of the
+//! batch to be durable before it adds their records and commits. The index work thus overlaps
+//! the disk flush, and the commit still comes strictly after the files.
+//!
+//! If a batch fails (one store is refused, or its file could not be written), each of its
+//! stores is replayed alone so that only the faulty one fails.
 
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 
 use stowage_core::{DeletedResources, FileInfo, InstanceHashes};
 use stowage_dicom::DicomFile;
 
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult};
-use crate::ingest::{record_instance, write_parent_metadata, Origin, StoreStatus};
+use crate::ingest::{attach_files, record_instance, write_parent_metadata, Origin, StoreStatus};
 
 /// Most stores recorded in one transaction.
 const MAX_BATCH: usize = 64;
 
-/// A store whose file is already in the storage area, waiting for its index rows.
+/// A store waiting for its index rows; its file is being written meanwhile (see [`FileSlot`]).
 pub struct PendingStore {
-    pub file: DicomFile,
+    pub file: Arc<DicomFile>,
     pub ids: InstanceHashes,
-    pub info: FileInfo,
+    /// Size of the file in the storage area (for the recycling limits).
+    pub stored_size: u64,
+    pub slot: Arc<FileSlot>,
     pub origin: Origin,
+}
+
+/// The file of a pending store: filled by the request thread once the file is durable in the
+/// storage area (or could not be written), awaited by the writer thread before its commit.
+#[derive(Default)]
+pub struct FileSlot {
+    state: Mutex<Option<Option<FileInfo>>>,
+    filled: Condvar,
+}
+
+impl FileSlot {
+    /// `None`: the file could not be written.
+    pub fn fill(&self, info: Option<FileInfo>) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *state = Some(info);
+        self.filled.notify_all();
+    }
+
+    /// Blocks until the slot is filled.
+    pub fn wait(&self) -> Option<FileInfo> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(info) = state.as_ref() {
+                return info.clone();
+            }
+            state = self.filled.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Fills a slot exactly once: with what [`SlotFiller::fill`] is given, or, if dropped unused
+/// (a panic on the way), with "could not be written", so that the writer never waits forever.
+pub struct SlotFiller(Option<Arc<FileSlot>>);
+
+impl SlotFiller {
+    pub fn new(slot: Arc<FileSlot>) -> Self {
+        SlotFiller(Some(slot))
+    }
+
+    pub fn fill(mut self, info: Option<FileInfo>) {
+        if let Some(slot) = self.0.take() {
+            slot.fill(info);
+        }
+    }
+}
+
+impl Drop for SlotFiller {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            slot.fill(None);
+        }
+    }
+}
+
+/// A store handed to the writer thread; [`Submitted::wait`] blocks until its commit.
+pub struct Submitted {
+    answer: Receiver<Outcome>,
+}
+
+impl Submitted {
+    pub fn wait(self) -> Outcome {
+        self.answer
+            .recv()
+            .map_err(|_| ApiError::internal("the index writer has stopped"))?
+    }
 }
 
 type Outcome = ApiResult<(StoreStatus, DeletedResources)>;
@@ -53,8 +125,9 @@ impl GroupCommitter {
         }
     }
 
-    /// Records a store and waits for its commit. Blocking.
-    pub fn record(&self, store: PendingStore) -> Outcome {
+    /// Hands a store to the writer thread. Its slot must then be filled, whatever happens:
+    /// the writer waits for it.
+    pub fn submit(&self, store: PendingStore) -> ApiResult<Submitted> {
         let (reply, answer) = mpsc::sync_channel(1);
         let sender = self
             .queue
@@ -65,9 +138,7 @@ impl GroupCommitter {
         sender
             .send(Job { store, reply })
             .map_err(|_| ApiError::internal("the index writer has stopped"))?;
-        answer
-            .recv()
-            .map_err(|_| ApiError::internal("the index writer has stopped"))?
+        Ok(Submitted { answer })
     }
 
     /// Stops accepting stores; the writer thread ends once the queue is drained.
@@ -109,12 +180,15 @@ fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
             return;
         };
         let together = ctx.write_blocking(|tx| {
-            let mut deferred = Vec::new();
+            let (mut deferred, mut attachments) = (Vec::new(), Vec::new());
             let outcomes = batch
                 .iter()
-                .map(|job| record_instance(&ctx.config, tx, &job.store, &mut deferred))
+                .map(|job| {
+                    record_instance(&ctx.config, tx, &job.store, &mut deferred, &mut attachments)
+                })
                 .collect::<ApiResult<Vec<_>>>()?;
             write_parent_metadata(tx, deferred)?;
+            attach_files(tx, attachments)?;
             Ok(outcomes)
         });
         match together {
@@ -129,9 +203,16 @@ fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
             Err(_) => {
                 for job in batch {
                     let outcome = ctx.write_blocking(|tx| {
-                        let mut deferred = Vec::new();
-                        let outcome = record_instance(&ctx.config, tx, &job.store, &mut deferred)?;
+                        let (mut deferred, mut attachments) = (Vec::new(), Vec::new());
+                        let outcome = record_instance(
+                            &ctx.config,
+                            tx,
+                            &job.store,
+                            &mut deferred,
+                            &mut attachments,
+                        )?;
                         write_parent_metadata(tx, deferred)?;
+                        attach_files(tx, attachments)?;
                         Ok(outcome)
                     });
                     let _ = job.reply.send(outcome);

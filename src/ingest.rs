@@ -16,8 +16,9 @@ use crate::clock::now_iso;
 use crate::config::Config;
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::group_commit::PendingStore;
+use crate::group_commit::{FileSlot, PendingStore, SlotFiller};
 use crate::ids::instance_hashes;
+use std::sync::Arc;
 
 const PATIENT_ID: Tag = Tag::new(0x0010, 0x0020);
 const STUDY_INSTANCE_UID: Tag = Tag::new(0x0020, 0x000d);
@@ -83,46 +84,76 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// An attachment ready to be written: its uuid, and its bytes (compressed if asked, which
+/// happens here). Its stored size is thus known before the write.
+pub struct PreparedAttachment<'a> {
+    uuid: String,
+    content_type: FileContentType,
+    data: &'a [u8],
+    compressed: Option<Vec<u8>>,
+}
+
+impl<'a> PreparedAttachment<'a> {
+    pub fn new(data: &'a [u8], content_type: FileContentType, compress_it: bool) -> Self {
+        PreparedAttachment {
+            uuid: uuid::Uuid::new_v4().to_string(),
+            content_type,
+            data,
+            compressed: compress_it.then(|| compress(data)),
+        }
+    }
+
+    /// Size of the file in the storage area.
+    pub fn stored_size(&self) -> u64 {
+        self.compressed.as_ref().map_or(self.data.len(), Vec::len) as u64
+    }
+
+    /// Writes the file and returns its index record. Without compression, the MD5 is computed
+    /// on another thread while the file is written and flushed to disk: the two overlap
+    /// instead of adding up.
+    pub fn write(&self, storage: &dyn StorageArea) -> Result<FileInfo, StorageError> {
+        let (uuid, content_type, data) = (self.uuid.clone(), self.content_type, self.data);
+        if let Some(stored) = &self.compressed {
+            let (md5, compressed_md5) = (md5_hex(data), md5_hex(stored));
+            storage.create(&uuid, content_type, stored)?;
+            return Ok(FileInfo {
+                uuid,
+                content_type,
+                uncompressed_size: data.len() as u64,
+                uncompressed_md5: md5,
+                compression: CompressionType::ZlibWithSize,
+                compressed_size: stored.len() as u64,
+                compressed_md5,
+            });
+        }
+        let md5 = std::thread::scope(|scope| {
+            let hashing = scope.spawn(|| md5_hex(data));
+            let written = storage.create(&uuid, content_type, data);
+            // The hash cannot panic; should the thread fail anyway, hash here.
+            let md5 = hashing.join().unwrap_or_else(|_| md5_hex(data));
+            written.map(|()| md5)
+        })?;
+        Ok(FileInfo {
+            uuid,
+            content_type,
+            uncompressed_size: data.len() as u64,
+            uncompressed_md5: md5.clone(),
+            compression: CompressionType::None,
+            compressed_size: data.len() as u64,
+            compressed_md5: md5,
+        })
+    }
+}
+
 /// Writes a new attachment to the storage area (compressed if asked) and returns its index
-/// record. Without compression, the MD5 is computed on another thread while the file is written
-/// and flushed to disk: the two overlap instead of adding up.
+/// record.
 pub fn write_attachment(
     storage: &dyn StorageArea,
     data: &[u8],
     content_type: FileContentType,
     compressed: bool,
 ) -> Result<FileInfo, StorageError> {
-    let uuid = uuid::Uuid::new_v4().to_string();
-    if compressed {
-        let stored = compress(data);
-        let (md5, compressed_md5) = (md5_hex(data), md5_hex(&stored));
-        storage.create(&uuid, content_type, &stored)?;
-        return Ok(FileInfo {
-            uuid,
-            content_type,
-            uncompressed_size: data.len() as u64,
-            uncompressed_md5: md5,
-            compression: CompressionType::ZlibWithSize,
-            compressed_size: stored.len() as u64,
-            compressed_md5,
-        });
-    }
-    let md5 = std::thread::scope(|scope| {
-        let hashing = scope.spawn(|| md5_hex(data));
-        let written = storage.create(&uuid, content_type, data);
-        // The hash cannot panic; should the thread fail anyway, hash here.
-        let md5 = hashing.join().unwrap_or_else(|_| md5_hex(data));
-        written.map(|()| md5)
-    })?;
-    Ok(FileInfo {
-        uuid,
-        content_type,
-        uncompressed_size: data.len() as u64,
-        uncompressed_md5: md5.clone(),
-        compression: CompressionType::None,
-        compressed_size: data.len() as u64,
-        compressed_md5: md5,
-    })
+    PreparedAttachment::new(data, content_type, compressed).write(storage)
 }
 
 fn required_identifier(file: &DicomFile, tag: Tag, name: &str) -> ApiResult<String> {
@@ -156,19 +187,36 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
         }
     }
 
-    let info = write_attachment(
-        ctx.storage.as_ref(),
+    // The index work starts now, while the file is written: the writer thread records the
+    // instance and waits for the file to be durable (`FileSlot`) before it commits.
+    let file = Arc::new(file);
+    let prepared = PreparedAttachment::new(
         file.bytes(),
         FileContentType::DICOM,
         ctx.config.storage_compression,
-    )?;
-
-    let result = ctx.committer.record(PendingStore {
-        file,
+    );
+    let slot = Arc::new(FileSlot::default());
+    let filler = SlotFiller::new(slot.clone());
+    let pending = ctx.committer.submit(PendingStore {
+        file: file.clone(),
         ids: ids.clone(),
-        info: info.clone(),
+        stored_size: prepared.stored_size(),
+        slot,
         origin: origin.clone(),
     });
+    let written = prepared.write(ctx.storage.as_ref());
+    filler.fill(written.as_ref().ok().cloned());
+    let result = pending.and_then(|p| p.wait());
+    let info = match written {
+        Ok(info) => info,
+        Err(e) => {
+            // The writer fails this store (its slot is empty); the storage error is the cause.
+            if let Err(index_error) = &result {
+                tracing::debug!("store refused after its file failed: {index_error:?}");
+            }
+            return Err(e.into());
+        }
+    };
     match result {
         Ok((status, obsolete)) => {
             if status == StoreStatus::AlreadyStored {
@@ -230,12 +278,14 @@ pub fn record_instance(
     tx: &mut dyn IndexTransaction,
     store: &PendingStore,
     deferred: &mut Vec<(InternalId, MetadataType, String)>,
+    attachments: &mut Vec<(InternalId, Arc<FileSlot>)>,
 ) -> ApiResult<(StoreStatus, DeletedResources)> {
     let PendingStore {
         file,
         ids,
-        info,
+        stored_size,
         origin,
+        ..
     } = store;
     let mut obsolete = DeletedResources::default();
     if let Some((old, _)) = tx.lookup_resource(&ids.instance)? {
@@ -251,7 +301,7 @@ pub fn record_instance(
     crate::recycling::make_room(
         config,
         tx,
-        info.compressed_size,
+        *stored_size,
         !patient_exists,
         &ids.patient,
         &mut obsolete,
@@ -333,7 +383,7 @@ pub fn record_instance(
         deferred.push((id, MetadataType::LAST_UPDATE, now.clone()));
     }
     tx.set_resources_content(&content)?;
-    tx.add_attachment(created.instance_id, info, 0)?;
+    attachments.push((created.instance_id, store.slot.clone()));
 
     let mut log = |change_type: ChangeType, level: ResourceType, public_id: &str| {
         tx.log_change(&NewChange {
@@ -358,6 +408,22 @@ pub fn record_instance(
         log(ChangeType::NewPatient, ResourceType::Patient, &ids.patient)?;
     }
     Ok((StoreStatus::Success, obsolete))
+}
+
+/// Adds the files of the instances recorded by [`record_instance`], once each is durable in
+/// the storage area: the last step before the commit, so that the index work overlaps the
+/// writing of the files. A file that could not be written fails the transaction.
+pub fn attach_files(
+    tx: &mut dyn IndexTransaction,
+    attachments: Vec<(InternalId, Arc<FileSlot>)>,
+) -> ApiResult<()> {
+    for (instance, slot) in attachments {
+        let info = slot
+            .wait()
+            .ok_or_else(|| ApiError::internal("the DICOM file could not be stored"))?;
+        tx.add_attachment(instance, &info, 0)?;
+    }
+    Ok(())
 }
 
 /// Writes the parents' metadata collected by [`record_instance`] for a whole transaction: each

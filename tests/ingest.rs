@@ -338,3 +338,89 @@ fn storage_compression_keeps_files_identical() {
         "FileSize is the DICOM size"
     );
 }
+
+/// When the storage area cannot take a file, the upload fails with Orthanc's error and the
+/// index is left as it was: the writer thread, which records the instance while the file is
+/// being written, must roll back. Filesystem only (the failure is made by blocking the
+/// storage folder's first level with plain files).
+#[test]
+fn a_file_that_cannot_be_written_leaves_the_index_unchanged() {
+    let corpus = corpus();
+    let srv = Server::start(json!({}));
+    if !srv.on_filesystem() {
+        eprintln!("filesystem-only test: skipped on S3 storage");
+        return;
+    }
+    srv.upload_all(&corpus[..2]);
+    let stats_before = srv.get_json("/statistics");
+    let changes_before = srv.get_json("/changes?since=0&limit=1000");
+    let files_before = srv.storage_files();
+
+    // Every first-level folder name (`00`..`ff`) not yet a folder becomes a file: new files
+    // whose folder is missing cannot be created. (Root ignores permissions, not this.)
+    let mut blockers = Vec::new();
+    for b in 0..=255u8 {
+        let p = srv.storage_dir.join(format!("{b:02x}"));
+        if !p.exists() {
+            std::fs::write(&p, b"not a folder").unwrap();
+            blockers.push(p);
+        }
+    }
+    // Existing first-level folders: block their second level the same way.
+    for dir in std::fs::read_dir(&srv.storage_dir).unwrap().flatten() {
+        let path = dir.path();
+        let is_level1 = path.is_dir()
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.len() == 2);
+        if is_level1 {
+            for b in 0..=255u8 {
+                let p = path.join(format!("{b:02x}"));
+                if !p.exists() {
+                    std::fs::write(&p, b"not a folder").unwrap();
+                    blockers.push(p);
+                }
+            }
+        }
+    }
+    // ... and the existing second-level folders become read-only in the only way root
+    // respects: they are replaced by files for the duration of the test.
+    let mut moved = Vec::new();
+    for f in &files_before {
+        let dir = f.parent().unwrap().to_path_buf();
+        if dir.is_dir() {
+            let aside = dir.with_extension("aside");
+            std::fs::rename(&dir, &aside).unwrap();
+            std::fs::write(&dir, b"not a folder").unwrap();
+            moved.push((dir, aside));
+        }
+    }
+
+    for s in &corpus[2..5] {
+        let r = srv.post("/instances", &s.bytes);
+        assert_eq!(r.status, 500, "{}", r.text());
+        let j = r.json();
+        assert_eq!(j["OrthancError"], json!("Cannot write to file"), "{j}");
+        assert_eq!(j["Method"], json!("POST"));
+    }
+    assert_eq!(srv.get_json("/statistics"), stats_before);
+    assert_eq!(
+        srv.get_json("/changes?since=0&limit=1000")["Changes"],
+        changes_before["Changes"]
+    );
+
+    for p in &blockers {
+        std::fs::remove_file(p).unwrap();
+    }
+    for (dir, aside) in &moved {
+        std::fs::remove_file(dir).unwrap();
+        std::fs::rename(aside, dir).unwrap();
+    }
+    assert_eq!(srv.storage_files(), files_before, "no file left behind");
+    // The same uploads now succeed.
+    for s in &corpus[2..5] {
+        assert_eq!(srv.upload(&s.bytes)["Status"], json!("Success"));
+    }
+    assert_eq!(srv.get_json("/instances").as_array().unwrap().len(), 5);
+}

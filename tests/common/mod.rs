@@ -342,6 +342,11 @@ impl Server {
 
     /// The stored files: paths under the storage folder (recursively, SQLite files excluded), or
     /// in S3 mode the object names (uuids) under the server's root path.
+    /// Whether this server keeps its files in `storage_dir` (not on S3).
+    pub fn on_filesystem(&self) -> bool {
+        self.s3.is_none()
+    }
+
     pub fn storage_files(&self) -> Vec<PathBuf> {
         if let Some(s3) = &self.s3 {
             let mut out: Vec<PathBuf> = s3.list().into_iter().map(PathBuf::from).collect();
