@@ -2,10 +2,10 @@
 //! `ROOT/uu/uu/uuid` (the first two pairs of hex digits of the uuid), so an existing
 //! Orthanc storage folder can be read and written as is.
 //!
-//! Files are written to a temporary name in the same folder, flushed to disk (unless
-//! `sync` is off) and renamed into place, so a reader never sees a partial file. The folder
-//! entry itself is not fsynced: the index commit that follows every write forces the
-//! filesystem journal (ext4, xfs) to disk, which carries the rename with it.
+//! A file appears complete or not at all: on Linux it is written as an unnamed file of its
+//! folder (`O_TMPFILE`) and given its name once complete; elsewhere it is written under a
+//! temporary name and renamed. Unless `sync` is off, it is then flushed to disk, the new
+//! folder entry included, before `create` returns.
 
 use std::fs;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -50,6 +50,150 @@ fn io_error(path: &Path, source: std::io::Error) -> StorageError {
     }
 }
 
+impl FilesystemStorage {
+    /// Runs `create` (a file in `dir`), creating the folders first when they are missing. A
+    /// concurrent `remove` may tidy an emptied folder away between our `create_dir_all` and
+    /// the file's creation, so this is retried a few times.
+    fn in_folder<T>(dir: &Path, create: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+        let mut attempt = 0;
+        loop {
+            match create() {
+                Err(e) if e.kind() == ErrorKind::NotFound && attempt < 10 => {
+                    attempt += 1;
+                    // The same race can hit `create_dir_all` itself: a folder removed under it
+                    // (NotFound), or created then removed again before it checks
+                    // (AlreadyExists). Both are retried.
+                    match fs::create_dir_all(dir) {
+                        Err(e)
+                            if !matches!(
+                                e.kind(),
+                                ErrorKind::NotFound | ErrorKind::AlreadyExists
+                            ) =>
+                        {
+                            return Err(e)
+                        }
+                        _ => {}
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Linux: the file is written as an unnamed inode of `dir` (`O_TMPFILE`), given its name
+    /// (`linkat`) once complete, then flushed. Readers never see a partial file, and the one
+    /// flush makes the data and the new name durable together (the folder entry is flushed
+    /// with the file, on journaled and unjournaled filesystems alike). A crash before the flush
+    /// leaves at most an orphan, which nothing in the index refers to yet.
+    #[cfg(target_os = "linux")]
+    fn create_unnamed_then_link(
+        &self,
+        dir: &Path,
+        path: &Path,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::AsRawFd;
+
+        let name = CString::new(path.as_os_str().as_bytes())?;
+        let mut attempt = 0;
+        let f = loop {
+            let mut f = Self::in_folder(dir, || {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .mode(0o644)
+                    .custom_flags(libc::O_TMPFILE)
+                    .open(dir)
+            })?;
+            f.write_all(data)?;
+            let unnamed = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+            // SAFETY: both arguments are valid NUL-terminated strings that outlive the call,
+            // and `f` (whose descriptor `unnamed` names) is open.
+            let linked = unsafe {
+                libc::linkat(
+                    libc::AT_FDCWD,
+                    unnamed.as_ptr(),
+                    libc::AT_FDCWD,
+                    name.as_ptr(),
+                    libc::AT_SYMLINK_FOLLOW,
+                )
+            };
+            if linked == 0 {
+                break f;
+            }
+            let e = std::io::Error::last_os_error();
+            // The folder was removed by a concurrent `remove` after the unnamed file was
+            // opened in it (an unnamed file does not keep it from being empty): the link
+            // fails (ENOENT, or EPERM as the file belongs to a dead folder). Start again, in
+            // the folder as it is now.
+            let folder_gone = matches!(e.kind(), ErrorKind::NotFound | ErrorKind::PermissionDenied);
+            if !folder_gone || attempt >= 3 {
+                return Err(e);
+            }
+            attempt += 1;
+        };
+        if self.sync {
+            if let Err(e) = f.sync_data() {
+                let _ = fs::remove_file(path);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn create_unnamed_then_link(&self, _: &Path, _: &Path, _: &[u8]) -> std::io::Result<()> {
+        Err(std::io::Error::from(ErrorKind::Unsupported))
+    }
+
+    /// Elsewhere (or where `O_TMPFILE` is not supported): a temporary name in the same folder,
+    /// flushed, then renamed into place.
+    fn create_temporary_then_rename(
+        &self,
+        dir: &Path,
+        path: &Path,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.tmp"));
+        let write = || -> std::io::Result<()> {
+            let mut f = Self::in_folder(dir, || fs::File::create(&tmp))?;
+            f.write_all(data)?;
+            if self.sync {
+                f.sync_data()?;
+            }
+            fs::rename(&tmp, path)
+        };
+        write().inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+}
+
+/// Errors by which a filesystem (or a sandbox without `/proc`) says it cannot do
+/// `O_TMPFILE` + `linkat`.
+fn unnamed_files_unsupported(e: &std::io::Error) -> bool {
+    if e.kind() == ErrorKind::Unsupported {
+        return true;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::EXDEV)
+        ) || (e.kind() == ErrorKind::NotFound && !Path::new("/proc/self/fd").exists())
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 impl StorageArea for FilesystemStorage {
     fn create(
         &self,
@@ -59,44 +203,18 @@ impl StorageArea for FilesystemStorage {
     ) -> Result<(), StorageError> {
         let path = self.path_of(uuid)?;
         let dir = path.parent().unwrap_or(&self.root);
-        let tmp = dir.join(format!(".{uuid}.tmp"));
-        let write = || -> std::io::Result<()> {
-            // Most folders exist already: create them only when the file cannot be. A
-            // concurrent `remove` may tidy an emptied folder away between our `create_dir_all`
-            // and the file's creation, so retry a few times.
-            let mut attempt = 0;
-            let mut f = loop {
-                match fs::File::create(&tmp) {
-                    Err(e) if e.kind() == ErrorKind::NotFound && attempt < 10 => {
-                        attempt += 1;
-                        // The same race can hit `create_dir_all` itself: a folder removed under
-                        // it (NotFound), or created then removed again before it checks
-                        // (AlreadyExists). Both are retried.
-                        match fs::create_dir_all(dir) {
-                            Err(e)
-                                if !matches!(
-                                    e.kind(),
-                                    ErrorKind::NotFound | ErrorKind::AlreadyExists
-                                ) =>
-                            {
-                                return Err(e)
-                            }
-                            _ => {}
-                        }
-                    }
-                    other => break other?,
-                }
-            };
-            f.write_all(data)?;
-            if self.sync {
-                f.sync_data()?;
+        let result = match self.create_unnamed_then_link(dir, &path, data) {
+            // Unsupported here; or refused, or raced by `remove`s emptying the folder (an
+            // unnamed file does not keep its folder from being removed, a temporary name does).
+            Err(e)
+                if unnamed_files_unsupported(&e)
+                    || matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound) =>
+            {
+                self.create_temporary_then_rename(dir, &path, data)
             }
-            fs::rename(&tmp, &path)
+            other => other,
         };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            io_error(&path, e)
-        })
+        result.map_err(|e| io_error(&path, e))
     }
 
     fn read(&self, uuid: &str, _content_type: FileContentType) -> Result<Vec<u8>, StorageError> {
@@ -229,6 +347,42 @@ mod tests {
             !dir.path().join(&id[0..2]).exists(),
             "empty folders removed"
         );
+    }
+
+    /// Both ways of writing give a complete file at its name, and nothing else in the folder.
+    #[test]
+    fn unnamed_and_renamed_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let area = FilesystemStorage::open(dir.path(), true).unwrap();
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let write_unnamed = |p: &Path| {
+            let d = p.parent().unwrap();
+            match area.create_unnamed_then_link(d, p, &data) {
+                Err(e) if unnamed_files_unsupported(&e) => {
+                    eprintln!("O_TMPFILE unsupported here: {e}");
+                    area.create_temporary_then_rename(d, p, &data)
+                }
+                other => other,
+            }
+        };
+        let write_renamed =
+            |p: &Path| area.create_temporary_then_rename(p.parent().unwrap(), p, &data);
+        for write in [
+            &write_unnamed as &dyn Fn(&Path) -> std::io::Result<()>,
+            &write_renamed,
+        ] {
+            let id = new_uuid();
+            let path = area.path_of(&id).unwrap();
+            write(&path).unwrap();
+            assert_eq!(fs::read(&path).unwrap(), data);
+            let names: Vec<String> = fs::read_dir(path.parent().unwrap())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, vec![id.clone()], "only the file itself");
+            // A name that is already taken is an error, not a silent replacement.
+            assert!(write(&path).is_err() || fs::read(&path).unwrap() == data);
+        }
     }
 
     #[test]
