@@ -10,8 +10,8 @@
 # Knobs: STOWAGE_BIN (/tmp/target-bench/release/stowage), BENCH
 # (/tmp/target-bench/release/stowage-bench), OUT (/tmp/stowage-extra-DATE), PG
 # (postgresql://postgres@127.0.0.1:5432), SCALE_N (2000), SCALE_C (4), LARGE_N (100000),
-# SCALE_ONLY_PROCS (set: skip controls/references), LARGE_CHUNK (20000), LARGE_INDEX (postgres|sqlite), LARGE_DEADLINE (epoch seconds: stop
-# loading after the chunk that passes it), STORE_N (1000), ARCHIVE_N (500).
+# SCALE_ONLY_PROCS (set: skip controls/references), LARGE_CHUNK (20000), LARGE_INDEX (postgres|sqlite|orthanc), LARGE_DEADLINE (epoch seconds: stop
+# loading after the chunk that passes it), LARGE_RUN (run id: the same data for every server), STORE_N (1000), ARCHIVE_N (500).
 set -euo pipefail
 
 STOWAGE_BIN=${STOWAGE_BIN:-/tmp/target-bench/release/stowage}
@@ -127,20 +127,25 @@ exp_scale() {
 # --- 2. /tools/find on a large index ----------------------------------------------------
 exp_find_large() {
   local total=${LARGE_N:-100000} chunk=${LARGE_CHUNK:-20000} index=${LARGE_INDEX:-postgres}
-  local run=$(date +%s%3N) loaded=0 dir extra=()
+  local run=${LARGE_RUN:-$(date +%s%3N)} loaded=0 dir extra=()
   dir=$(mktemp -d /tmp/bench-large.XXXX)
+  local bin=$STOWAGE_BIN label="stowage-$index"
+  local kinds="PatientID,PatientName,StudyDate,Series Modality,Labels Any"
   if [[ $index == postgres ]]; then
     db_create bench_large
     extra=(PostgreSQL="$(pg_section bench_large)")
+  elif [[ $index == orthanc ]]; then
+    # Orthanc 1.10.1 on its default SQLite index, for the side-by-side (it has no labels).
+    bin=$ORTHANC_BIN label=orthanc kinds="PatientID,PatientName,StudyDate,Series Modality"
   fi
-  start_server "large-$index" "$STOWAGE_BIN" "$dir" StorageDirectory="$dir/storage" \
+  start_server "large-$index" "$bin" "$dir" StorageDirectory="$dir/storage" \
     IndexDirectory="$dir" "${extra[@]}"
   local pid=${PIDS[-1]} f="large-$index"
   while ((loaded < total)); do
     local now=$((total - loaded < chunk ? total - loaded : chunk))
     log "find-large ($index): loading $now more (at $loaded)"
     bench "$f" ingest --url "$URL" --instances "$now" --concurrency 8 --size-kb 8 \
-      --instances-per-series 20 --run-id $((run + loaded)) --label "stowage-$index" \
+      --instances-per-series 20 --run-id $((run + loaded)) --label "$label" \
       --server-pid "$pid" --db-comm postgres --name "load $((loaded + now)) (8 KiB, c=8)"
     loaded=$((loaded + now))
     if [[ -n ${LARGE_DEADLINE:-} && $(date +%s) -ge $LARGE_DEADLINE ]]; then
@@ -153,10 +158,10 @@ exp_find_large() {
   while [[ -n ${FIND_WAIT_FILE:-} && $(date +%s) -lt ${FIND_WAIT_UNTIL:-0} ]] &&
     ! tail -1 "$FIND_WAIT_FILE" | grep -q '^exit'; do sleep 5; done
   log "find-large ($index): find at $loaded instances"
-  bench "$f" find --url "$URL" --requests "${FIND_N:-100}" --warmup 3 --label "stowage-$index" \
-    --server-pid "$pid" --db-comm postgres --kinds "PatientID,PatientName,StudyDate,Series Modality,Labels Any" \
+  bench "$f" find --url "$URL" --requests "${FIND_N:-100}" --warmup 3 --label "$label" \
+    --server-pid "$pid" --db-comm postgres --kinds "$kinds" \
     --name "find @$loaded"
-  bench "$f" find --url "$URL" --requests "${FIND_SLOW_N:-10}" --warmup 1 --label "stowage-$index" \
+  bench "$f" find --url "$URL" --requests "${FIND_SLOW_N:-10}" --warmup 1 --label "$label" \
     --server-pid "$pid" --db-comm postgres --kinds "ModalitiesInStudy" --name "find @$loaded"
   stop_servers
   [[ $index == postgres ]] && db_drop bench_large

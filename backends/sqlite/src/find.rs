@@ -100,61 +100,70 @@ fn metadata_condition(c: &MetadataConstraint, values: &mut Vec<Value>) -> String
     )
 }
 
+/// Whether a constraint narrows the search through an index (a value, a list, a range, or a
+/// pattern with a literal start), rather than by scanning every value of its tag.
+fn is_selective(c: &TagConstraint) -> bool {
+    match &c.kind {
+        ConstraintKind::Equal(_) | ConstraintKind::List(_) | ConstraintKind::Range { .. } => true,
+        ConstraintKind::Wildcard(p) => !p.starts_with(['*', '?']),
+    }
+}
+
+/// The statement selecting the `internalId`s at `query_depth` that satisfy a constraint on
+/// the tags of the level at `c_depth`: the matching rows of `MainDicomTags` (found through its
+/// indexes), walked down to their descendants or up to their ancestor at the query level.
+fn matching_ids(tag_match: &str, c_depth: i64, query_depth: i64) -> String {
+    let mut ids = format!("SELECT m.id FROM MainDicomTags m WHERE {tag_match}");
+    if c_depth < query_depth {
+        // An ancestor's tag (e.g. PatientID for a study): the children of the matches, level
+        // by level, through the parent index.
+        for i in 0..query_depth - c_depth {
+            ids = format!(
+                "SELECT c{i}.internalId FROM Resources c{i} WHERE c{i}.parentId IN ({ids})"
+            );
+        }
+    } else if c_depth > query_depth {
+        // A descendant's tag (e.g. ModalitiesInStudy): the ancestors of the matches.
+        let steps = c_depth - query_depth;
+        let mut from =
+            format!("MainDicomTags m JOIN Resources d{steps} ON d{steps}.internalId = m.id");
+        for i in (1..steps).rev() {
+            from.push_str(&format!(
+                " JOIN Resources d{i} ON d{i}.internalId = d{}.parentId",
+                i + 1
+            ));
+        }
+        ids = format!("SELECT d1.parentId FROM {from} WHERE {tag_match}");
+    }
+    ids
+}
+
 /// Returns the statement and its parameters; it selects matching public IDs in index order.
+///
+/// Each constraint becomes a set of IDs at the query level (`r.internalId IN (...)`). When one
+/// of them is selective, SQLite is steered (`+r.resourceType`) to start from those sets and
+/// sort what they hold, instead of walking every resource of the level in order and testing
+/// each: at 100,000 instances, a study's PatientID takes microseconds rather than milliseconds.
+/// Without a selective constraint, the walk in index order stays (it stops early at `Limit`).
 pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
-    let mut values = vec![Value::Integer(query.level.code())];
-    let mut joins = String::new();
-    let mut conditions = vec!["r.resourceType = ?".to_owned()];
     let query_depth = depth(query.level);
-    let mut deepest_ancestor = 0;
+    let driven = query.constraints.iter().any(is_selective)
+        || (!query.labels.is_empty() && query.labels_constraint != LabelsConstraint::None);
+    let mut values = vec![Value::Integer(query.level.code())];
+    let mut conditions = vec![if driven {
+        "+r.resourceType = ?".to_owned()
+    } else {
+        "r.resourceType = ?".to_owned()
+    }];
 
     for c in &query.constraints {
-        let c_depth = depth(c.level);
-        let mut tag_values = vec![
-            Value::Integer(c.group.into()),
-            Value::Integer(c.element.into()),
-        ];
-        let cond = value_condition(c, &mut tag_values);
+        values.push(Value::Integer(c.group.into()));
+        values.push(Value::Integer(c.element.into()));
+        let cond = value_condition(c, &mut values);
         let tag_match = format!("m.tagGroup = ? AND m.tagElement = ? AND {cond}");
-        if c_depth <= query_depth {
-            let steps = query_depth - c_depth;
-            deepest_ancestor = deepest_ancestor.max(steps);
-            let alias = if steps == 0 {
-                "r".to_owned()
-            } else {
-                format!("a{steps}")
-            };
-            conditions.push(format!(
-                "EXISTS (SELECT 1 FROM MainDicomTags m WHERE m.id = {alias}.internalId AND {tag_match})"
-            ));
-            values.extend(tag_values);
-        } else {
-            // A descendant must match (e.g. ModalitiesInStudy). The matching descendants are
-            // found once through the tag index, then walked up to their ancestor at the query
-            // level (a correlated subquery per resource would rescan the tag index each time).
-            let steps = c_depth - query_depth;
-            let mut from =
-                format!("MainDicomTags m JOIN Resources d{steps} ON d{steps}.internalId = m.id");
-            for i in (1..steps).rev() {
-                from.push_str(&format!(
-                    " JOIN Resources d{i} ON d{i}.internalId = d{}.parentId",
-                    i + 1
-                ));
-            }
-            conditions.push(format!(
-                "r.internalId IN (SELECT d1.parentId FROM {from} WHERE {tag_match})"
-            ));
-            values.extend(tag_values);
-        }
-    }
-    for i in 1..=deepest_ancestor {
-        let child = if i == 1 {
-            "r".to_owned()
-        } else {
-            format!("a{}", i - 1)
-        };
-        joins.push_str(&format!(
-            " JOIN Resources a{i} ON a{i}.internalId = {child}.parentId"
+        conditions.push(format!(
+            "r.internalId IN ({})",
+            matching_ids(&tag_match, depth(c.level), query_depth)
         ));
     }
 
@@ -164,21 +173,19 @@ pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
     labels.dedup();
     if !labels.is_empty() {
         let placeholders = vec!["?"; labels.len()].join(", ");
-        match query.labels_constraint {
-            LabelsConstraint::All => {
-                conditions.push(format!(
-                    "(SELECT COUNT(DISTINCT label) FROM Labels l WHERE l.id = r.internalId \
-                     AND l.label IN ({placeholders})) = {}",
-                    labels.len()
-                ));
-            }
-            LabelsConstraint::Any => conditions.push(format!(
-                "EXISTS (SELECT 1 FROM Labels l WHERE l.id = r.internalId AND l.label IN ({placeholders}))"
-            )),
-            LabelsConstraint::None => conditions.push(format!(
-                "NOT EXISTS (SELECT 1 FROM Labels l WHERE l.id = r.internalId AND l.label IN ({placeholders}))"
-            )),
-        }
+        conditions.push(match query.labels_constraint {
+            LabelsConstraint::All => format!(
+                "r.internalId IN (SELECT l.id FROM Labels l WHERE l.label IN ({placeholders}) \
+                 GROUP BY l.id HAVING COUNT(DISTINCT l.label) = {})",
+                labels.len()
+            ),
+            LabelsConstraint::Any => format!(
+                "r.internalId IN (SELECT l.id FROM Labels l WHERE l.label IN ({placeholders}))"
+            ),
+            LabelsConstraint::None => format!(
+                "r.internalId NOT IN (SELECT l.id FROM Labels l WHERE l.label IN ({placeholders}))"
+            ),
+        });
         values.extend(labels.iter().map(|l| Value::Text((*l).clone())));
     }
 
@@ -194,7 +201,7 @@ pub fn compile(query: &FindQuery) -> (String, Vec<Value>) {
     values.push(Value::Integer(limit));
     values.push(Value::Integer(query.since.min(i64::MAX as u64) as i64));
     let sql = format!(
-        "SELECT r.publicId FROM Resources r{joins} WHERE {} ORDER BY r.internalId LIMIT ? OFFSET ?",
+        "SELECT r.publicId FROM Resources r WHERE {} ORDER BY r.internalId LIMIT ? OFFSET ?",
         conditions.join(" AND ")
     );
     (sql, values)
