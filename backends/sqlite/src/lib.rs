@@ -6,17 +6,18 @@
 //!
 //! Checkpoints (copying the log back into the database file, with its flushes to disk) run on
 //! a thread of their own, not inside the commit of whichever writer crosses SQLite's automatic
-//! threshold: commits stay short and steady.
+//! threshold: when writes pause, and every quarter of a second under a steady load.
 
 mod find;
 mod schema;
 mod transaction;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::Connection;
@@ -40,11 +41,20 @@ pub struct SqliteIndex {
     durability: Durability,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Write transactions begun so far (the checkpoint thread watches it for pauses).
+    writes: Arc<AtomicU64>,
     checkpointer: Option<Checkpointer>,
 }
 
-/// How often the checkpoint thread copies the log back into the database.
-const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(250);
+/// How often the checkpoint thread looks at the write activity.
+const CHECKPOINT_TICK: Duration = Duration::from_millis(100);
+/// Writes paused this long: checkpoint now.
+const CHECKPOINT_WHEN_IDLE_FOR: Duration = Duration::from_millis(300);
+/// Under a steady load, checkpoint this often: small, frequent checkpoints delay the flushes of
+/// stored files a little each time (tens of milliseconds), where rare large ones stall them
+/// for hundreds (measured: 250 ms vs 3 s gives the same throughput, but a worst case of 65 ms
+/// instead of 500 ms).
+const CHECKPOINT_AT_LEAST_EVERY: Duration = Duration::from_millis(250);
 
 /// The checkpoint thread; it stops when this is dropped.
 struct Checkpointer {
@@ -53,24 +63,35 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    fn start(conn: Connection) -> std::io::Result<Checkpointer> {
+    fn start(conn: Connection, writes: Arc<AtomicU64>) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = mpsc::channel::<()>();
+        // PASSIVE: never waits for readers or the writer; what it cannot copy now is copied
+        // next time.
+        let checkpoint = move || {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::debug!("checkpoint: {e}");
+            }
+        };
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || loop {
-                match stopped.recv_timeout(CHECKPOINT_INTERVAL) {
-                    Err(RecvTimeoutError::Timeout) => {
-                        // PASSIVE: never waits for readers or the writer; what it cannot copy
-                        // now is copied next time.
-                        if let Err(e) =
-                            conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-                        {
-                            tracing::debug!("checkpoint: {e}");
-                        }
+            .spawn(move || {
+                let mut seen = writes.load(Ordering::Relaxed);
+                let mut checkpointed = seen;
+                let (mut last_write, mut last_checkpoint) = (Instant::now(), Instant::now());
+                loop {
+                    match stopped.recv_timeout(CHECKPOINT_TICK) {
+                        Err(RecvTimeoutError::Timeout) => {}
+                        _ => return checkpoint(),
                     }
-                    _ => {
-                        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                        return;
+                    let now = writes.load(Ordering::Relaxed);
+                    if now != seen {
+                        (seen, last_write) = (now, Instant::now());
+                    }
+                    let due = last_write.elapsed() >= CHECKPOINT_WHEN_IDLE_FOR
+                        || last_checkpoint.elapsed() >= CHECKPOINT_AT_LEAST_EVERY;
+                    if seen != checkpointed && due {
+                        checkpoint();
+                        (checkpointed, last_checkpoint) = (seen, Instant::now());
                     }
                 }
             })?;
@@ -113,13 +134,15 @@ impl SqliteIndex {
         writer
             .execute_batch("PRAGMA wal_autocheckpoint=0;")
             .map_err(sql_error)?;
-        let checkpointer = Checkpointer::start(open_connection(&path, durability)?)
+        let writes = Arc::new(AtomicU64::new(0));
+        let checkpointer = Checkpointer::start(open_connection(&path, durability)?, writes.clone())
             .map_err(|e| IndexError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(SqliteIndex {
             path,
             durability,
             writer: Mutex::new(writer),
             readers: Mutex::new(Vec::new()),
+            writes,
             checkpointer: Some(checkpointer),
         })
     }
@@ -214,7 +237,10 @@ impl IndexBackend for SqliteIndex {
 
     fn begin(&self, mode: TxMode) -> Result<Box<dyn IndexTransaction + '_>, IndexError> {
         let conn = match mode {
-            TxMode::ReadWrite => PooledConnection::Writer(self.lock_writer()),
+            TxMode::ReadWrite => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                PooledConnection::Writer(self.lock_writer())
+            }
             TxMode::ReadOnly => PooledConnection::Reader(self, Some(self.take_reader()?)),
         };
         let begin = match mode {
