@@ -10,7 +10,7 @@
 # Knobs: STOWAGE_BIN (/tmp/target-bench/release/stowage), BENCH
 # (/tmp/target-bench/release/stowage-bench), OUT (/tmp/stowage-extra-DATE), PG
 # (postgresql://postgres@127.0.0.1:5432), SCALE_N (2000), SCALE_C (4), LARGE_N (100000),
-# SCALE_ONLY_PROCS (set: skip controls/references), LARGE_CHUNK (20000), LARGE_INDEX (postgres|sqlite|orthanc), LARGE_DEADLINE (epoch seconds: stop
+# SCALE_ONLY_PROCS (set: skip controls/references), LARGE_CHUNK (20000), LARGE_INDEX (postgres|sqlite|orthanc|orthanc-postgres), LARGE_DEADLINE (epoch seconds: stop
 # loading after the chunk that passes it), LARGE_RUN (run id: the same data for every server), STORE_N (1000), ARCHIVE_N (500).
 set -euo pipefail
 
@@ -137,6 +137,12 @@ exp_find_large() {
   elif [[ $index == orthanc ]]; then
     # Orthanc 1.10.1 on its default SQLite index, for the side-by-side (it has no labels).
     bin=$ORTHANC_BIN label=orthanc kinds="PatientID,PatientName,StudyDate,Series Modality"
+  elif [[ $index == orthanc-postgres ]]; then
+    # Orthanc 1.10.1 with Debian's PostgreSQL index plugin.
+    db_create bench_large
+    bin=$ORTHANC_BIN label=orthanc-pg kinds="PatientID,PatientName,StudyDate,Series Modality"
+    extra=(PostgreSQL="$(pg_section bench_large)"
+      Plugins='["/usr/share/orthanc/plugins/libOrthancPostgreSQLIndex.so"]')
   fi
   start_server "large-$index" "$bin" "$dir" StorageDirectory="$dir/storage" \
     IndexDirectory="$dir" "${extra[@]}"
@@ -164,7 +170,7 @@ exp_find_large() {
   bench "$f" find --url "$URL" --requests "${FIND_SLOW_N:-10}" --warmup 1 --label "$label" \
     --server-pid "$pid" --db-comm postgres --kinds "ModalitiesInStudy" --name "find @$loaded"
   stop_servers
-  [[ $index == postgres ]] && db_drop bench_large
+  [[ $index == *postgres ]] && db_drop bench_large
   rm -rf "$dir"
 }
 
