@@ -36,8 +36,9 @@ pub(crate) struct PgTransaction<'a> {
     /// Read-write: reads of revisioned items lock their row (`FOR UPDATE`), so that of two
     /// writers checking the same revision, the second waits and then sees the first's update.
     writable: bool,
-    /// This transaction logged changes: `commit` publishes them (assigns their public `seq`).
-    logged_changes: bool,
+    /// Provisional numbers of the changes this transaction logged: `commit` publishes them
+    /// (assigns their public `seq`).
+    logged_changes: Vec<i64>,
 }
 
 /// Runs two futures concurrently on one task, `first` polled first (so its request goes out
@@ -151,7 +152,7 @@ impl<'a> PgTransaction<'a> {
             open: false,
             failed: None,
             writable,
-            logged_changes: false,
+            logged_changes: Vec::new(),
         }
     }
 
@@ -307,12 +308,17 @@ impl IndexTransaction for PgTransaction<'_> {
             let _ = self.finish("ROLLBACK");
             return Err(e);
         }
-        if !self.logged_changes {
+        if self.logged_changes.is_empty() {
             return self.finish("COMMIT");
         }
         // Number the logged changes and commit, in one round trip: the counter's row lock is
-        // held from the publication to the end of COMMIT only (schema/postgres/002_*.sql).
-        let result = self.finish("SELECT StowagePublishChanges(); COMMIT");
+        // held from the publication to the end of COMMIT only (schema/postgres/00[23]_*.sql).
+        // The numbers are our own integers, written into the statement as such.
+        let mine: Vec<String> = self.logged_changes.iter().map(i64::to_string).collect();
+        let result = self.finish(&format!(
+            "SELECT StowagePublishChanges(ARRAY[{}]::bigint[]); COMMIT",
+            mine.join(",")
+        ));
         if result.is_err() {
             // The transaction may still be open (aborted): `drop` rolls it back, and discards
             // the connection if that fails.
@@ -744,7 +750,7 @@ impl IndexTransaction for PgTransaction<'_> {
             ],
         )?;
         let pending = row.map(|r| r.get(0)).ok_or(IndexError::UnknownResource)?;
-        self.logged_changes = true;
+        self.logged_changes.push(pending);
         Ok(pending)
     }
 
@@ -915,9 +921,17 @@ impl IndexTransaction for PgTransaction<'_> {
     }
 
     fn tag_most_recent_patient(&mut self, id: InternalId) -> Result<()> {
-        // Protected patients are absent from the order and stay so.
+        // Protected patients are absent from the order and stay so. The row is locked in any
+        // case (a patient being written is never chosen for recycling: `SKIP LOCKED`), but
+        // moved only when it is not the most recent already: the instances of one patient
+        // mostly arrive together, and every move leaves a dead row version (and index
+        // entries) behind until VACUUM.
         self.exec(
-            "UPDATE PatientRecyclingOrder SET seq = DEFAULT WHERE patientId = $1",
+            "WITH this AS (SELECT patientId, seq FROM PatientRecyclingOrder \
+                           WHERE patientId = $1 FOR UPDATE) \
+             UPDATE PatientRecyclingOrder p SET seq = DEFAULT FROM this \
+             WHERE p.patientId = this.patientId \
+               AND this.seq < (SELECT max(seq) FROM PatientRecyclingOrder)",
             &[&id],
         )
     }
