@@ -24,6 +24,7 @@ pub enum ErrorCode {
     InexistentFile,
     CannotWriteFile,
     BadFileFormat,
+    CannotOrderSlices,
     UnknownResource,
     FullStorage,
     CorruptedFile,
@@ -53,6 +54,7 @@ impl ErrorCode {
             UriSyntax => 12,
             InexistentFile => 13,
             CannotWriteFile => 14,
+            CannotOrderSlices => 2040,
             BadFileFormat => 15,
             UnknownResource => 17,
             FullStorage => 19,
@@ -81,6 +83,7 @@ impl ErrorCode {
             UriSyntax => "Badly formatted URI",
             InexistentFile => "Inexistent file",
             CannotWriteFile => "Cannot write to file",
+            CannotOrderSlices => "Unable to order the slices of the series",
             BadFileFormat => "Bad file format",
             UnknownResource => "Unknown resource",
             FullStorage => "The file storage is full",
@@ -103,9 +106,8 @@ impl ErrorCode {
     pub fn http_status(self) -> StatusCode {
         use ErrorCode::*;
         match self {
-            InternalError | Database | CannotWriteFile | CorruptedFile | UnknownDicomTag => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            InternalError | Database | CannotWriteFile | CorruptedFile | UnknownDicomTag
+            | CannotOrderSlices => StatusCode::INTERNAL_SERVER_ERROR,
             NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ParameterOutOfRange | BadParameterType | BadRequest | UriSyntax | BadFileFormat
             | BadJson => StatusCode::BAD_REQUEST,

@@ -1196,3 +1196,99 @@ fn changes_log() {
         "Seq is never reused"
     );
 }
+
+/// One instance of a generated series for `ordered-slices`: optional position (z), orientation
+/// (axial) and InstanceNumber, and a number of frames.
+fn slice_instance(
+    series: &str,
+    k: usize,
+    z: Option<f64>,
+    number: Option<i64>,
+    frames: Option<u32>,
+) -> Vec<u8> {
+    use stowage_dicom::writer::{DicomBuilder, TransferSyntax};
+    let uid = |s: &str| format!("1.2.826.0.1.3680043.8.498.77.{s}");
+    let mut b = DicomBuilder::new(TransferSyntax::ExplicitVrLittleEndian)
+        .sop("1.2.840.10008.5.1.4.1.1.2", &uid(&format!("{series}.{k}")))
+        .string(t(0x0010, 0x0010), "PN", "Slices^Test")
+        .string(t(0x0010, 0x0020), "LO", "SLICES")
+        .string(t(0x0020, 0x000d), "UI", &uid("1"))
+        .string(t(0x0020, 0x000e), "UI", &uid(series))
+        .string(t(0x0008, 0x0060), "CS", "CT");
+    if let Some(z) = z {
+        b = b
+            .string(t(0x0020, 0x0032), "DS", &format!("-100\\-120\\{z}"))
+            .string(t(0x0020, 0x0037), "DS", "1\\0\\0\\0\\1\\0");
+    }
+    if let Some(n) = number {
+        b = b.string(t(0x0020, 0x0013), "IS", &n.to_string());
+    }
+    if let Some(f) = frames {
+        b = b.string(t(0x0028, 0x0008), "IS", &f.to_string());
+    }
+    b.build()
+}
+
+/// `/series/{id}/ordered-slices`: by position along the normal (a volume), else by
+/// InstanceNumber, else Orthanc's error; frames listed one by one.
+#[test]
+fn ordered_slices() {
+    let srv = Server::start(json!({}));
+    let upload = |bytes: Vec<u8>| {
+        let a = srv.upload(&bytes);
+        (
+            a["ID"].as_str().unwrap().to_owned(),
+            a["ParentSeries"].as_str().unwrap().to_owned(),
+        )
+    };
+    // A volume sent out of order, with InstanceNumbers that disagree with the positions (the
+    // positions win), one instance with 3 frames.
+    let zs = [12.5, -7.5, 2.5, -2.5];
+    let mut ids = Vec::new();
+    let mut series = String::new();
+    for (k, z) in zs.iter().enumerate() {
+        let frames = (k == 2).then_some(3);
+        let (id, s) = upload(slice_instance("1", k, Some(*z), Some(k as i64 + 1), frames));
+        ids.push((*z, id, frames.unwrap_or(1)));
+        series = s;
+    }
+    ids.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let v = srv.get_json(&format!("/series/{series}/ordered-slices"));
+    assert_eq!(v["Type"], json!("Volume"));
+    let expected_files: Vec<Value> = ids
+        .iter()
+        .map(|(_, id, _)| json!(format!("/instances/{id}/file")))
+        .collect();
+    assert_eq!(v["Dicom"], Value::Array(expected_files));
+    let expected_short: Vec<Value> = ids.iter().map(|(_, id, f)| json!([id, 0, f])).collect();
+    assert_eq!(v["SlicesShort"], Value::Array(expected_short));
+    let expected_frames: Vec<Value> = ids
+        .iter()
+        .flat_map(|(_, id, f)| (0..*f).map(move |k| json!(format!("/instances/{id}/frames/{k}"))))
+        .collect();
+    assert_eq!(v["Slices"], Value::Array(expected_frames));
+    assert_eq!(v["Slices"].as_array().unwrap().len(), 6);
+
+    // No positions: by InstanceNumber.
+    let mut numbered = Vec::new();
+    for (k, n) in [30, 10, 20].into_iter().enumerate() {
+        let (id, s) = upload(slice_instance("2", k, None, Some(n), None));
+        numbered.push((n, id));
+        series = s;
+    }
+    numbered.sort();
+    let v = srv.get_json(&format!("/series/{series}/ordered-slices"));
+    assert_eq!(v["Type"], json!("Sorted"));
+    let order: Vec<Value> = numbered
+        .iter()
+        .map(|(_, id)| json!(format!("/instances/{id}/file")))
+        .collect();
+    assert_eq!(v["Dicom"], Value::Array(order));
+
+    // Neither: Orthanc's error. And not a series: 404.
+    let (_, s) = upload(slice_instance("3", 0, None, None, None));
+    let r = srv.get(&format!("/series/{s}/ordered-slices"));
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert_eq!(r.json()["OrthancStatus"], json!(2040));
+    assert_eq!(srv.get("/series/nope/ordered-slices").status, 404);
+}

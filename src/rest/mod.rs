@@ -12,6 +12,7 @@ mod metadata;
 mod query;
 mod resources;
 mod revision;
+mod slices;
 pub mod system;
 
 use std::net::SocketAddr;
@@ -51,6 +52,7 @@ pub fn router(ctx: Arc<ServerContext>) -> Router {
         .merge(labels::routes())
         .merge(jobs::routes())
         .merge(archives::routes())
+        .merge(slices::routes())
         .fallback(|| async { ApiError::new(ErrorCode::UnknownResource) })
         .layer(body_limit(ctx.config.maximum_upload_size))
         .with_state(ctx.clone());
