@@ -67,7 +67,7 @@ fn parallel(a: &[f64; 3], b: &[f64; 3]) -> bool {
     (dot(a, b).abs() - 1.0).abs() < 1e-4
 }
 
-fn tag<'a>(tags: &'a [(u16, u16, String)], wanted: (u16, u16)) -> Option<&'a str> {
+fn tag(tags: &[(u16, u16, String)], wanted: (u16, u16)) -> Option<&str> {
     tags.iter()
         .find(|(g, e, _)| (*g, *e) == wanted)
         .map(|(_, _, v)| v.trim())
