@@ -3,10 +3,11 @@
 //! one flush of the index to disk) then serves many instances, and the request threads keep
 //! parsing, hashing and writing files in parallel.
 //!
-//! A store is handed over before its file is written: the writer thread records the instance
-//! while the request thread writes (and flushes) the file, then waits for every file of the
-//! batch to be durable before it adds their records and commits. The index work thus overlaps
-//! the disk flush, and the commit still comes strictly after the files.
+//! On a local storage area, a store is handed over before its file is written: the writer
+//! thread records the instance while the request thread writes (and flushes) the file, then
+//! waits for every file of the batch to be durable before it adds their records and commits.
+//! The index work thus overlaps the disk flush, and the commit still comes strictly after the
+//! files. On a remote area (S3), whose writes may take seconds, the file is written first.
 //!
 //! If a batch fails (one store is refused, or its file could not be written), each of its
 //! stores is replayed alone so that only the faulty one fails.

@@ -195,8 +195,20 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
         FileContentType::DICOM,
         ctx.config.storage_compression,
     );
+    // A remote area (S3...) is written first instead: the writer thread must not hold the
+    // index's write transaction open while a slow request completes.
+    let overlap = ctx.storage.writes_locally();
     let slot = Arc::new(FileSlot::default());
     let filler = SlotFiller::new(slot.clone());
+    let mut written = None;
+    if !overlap {
+        let w = prepared.write(ctx.storage.as_ref());
+        if let Err(e) = w {
+            filler.fill(None);
+            return Err(e.into());
+        }
+        written = Some(w);
+    }
     let pending = ctx.committer.submit(PendingStore {
         file: file.clone(),
         ids: ids.clone(),
@@ -204,7 +216,7 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
         slot,
         origin: origin.clone(),
     });
-    let written = prepared.write(ctx.storage.as_ref());
+    let written = written.unwrap_or_else(|| prepared.write(ctx.storage.as_ref()));
     filler.fill(written.as_ref().ok().cloned());
     let result = pending.and_then(|p| p.wait());
     let info = match written {

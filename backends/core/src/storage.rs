@@ -56,4 +56,12 @@ pub trait StorageArea: Send + Sync + 'static {
     fn modified(&self, _uuid: &str) -> Option<std::time::SystemTime> {
         None
     }
+
+    /// Whether `create` is a local write that takes milliseconds at most (a disk), rather
+    /// than a request to a remote service that may take seconds. The ingest pipeline overlaps
+    /// the index work with such writes, holding the index's write transaction open meanwhile;
+    /// a slow remote write must not hold it.
+    fn writes_locally(&self) -> bool {
+        false
+    }
 }

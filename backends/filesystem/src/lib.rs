@@ -267,6 +267,10 @@ impl StorageArea for FilesystemStorage {
         }
     }
 
+    fn writes_locally(&self) -> bool {
+        true
+    }
+
     fn modified(&self, uuid: &str) -> Option<std::time::SystemTime> {
         fs::metadata(self.path_of(uuid).ok()?).ok()?.modified().ok()
     }
