@@ -4,10 +4,10 @@
 -- In version 2, StowagePublishChanges() found the transaction's unpublished rows through the
 -- partial index ChangesUnpublished (seq IS NULL). Publishing a row updates it, which leaves a
 -- dead entry in that index until VACUUM; the search at every commit therefore grew with the
--- log (2.4 ms per commit after 16,000 changes, and ingest slowed from 377 to 158 instances/s
--- over 100,000 instances). The backend now passes the provisional numbers that log_change
--- returned, found through the primary key; rows deleted since they were logged are simply
--- not found. The ordering rules are those of version 2.
+-- log (measured: 2.4 ms per commit, visiting 16,313 dead entries, after 16,000 changes). The
+-- backend now passes the provisional numbers that log_change returned, found through the
+-- primary key; rows deleted since they were logged are simply not found. The ordering rules
+-- are those of version 2.
 
 CREATE FUNCTION StowagePublishChanges(mine BIGINT[]) RETURNS VOID AS $$
 DECLARE
