@@ -66,7 +66,8 @@ pub fn dicom_error(e: DicomError) -> ApiError {
     }
 }
 
-fn md5_hex(data: &[u8]) -> String {
+/// The MD5 of some bytes in lowercase hex, as Orthanc records attachments and ETags.
+pub fn md5_hex(data: &[u8]) -> String {
     Md5::digest(data)
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -197,18 +198,13 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
     );
     // A remote area (S3...) is written first instead: the writer thread must not hold the
     // index's write transaction open while a slow request completes.
-    let overlap = ctx.storage.writes_locally();
     let slot = Arc::new(FileSlot::default());
     let filler = SlotFiller::new(slot.clone());
-    let mut written = None;
-    if !overlap {
-        let w = prepared.write(ctx.storage.as_ref());
-        if let Err(e) = w {
-            filler.fill(None);
-            return Err(e.into());
-        }
-        written = Some(w);
-    }
+    let written_first = if ctx.storage.writes_locally() {
+        None
+    } else {
+        Some(prepared.write(ctx.storage.as_ref())?)
+    };
     let pending = ctx.committer.submit(PendingStore {
         file: file.clone(),
         ids: ids.clone(),
@@ -216,7 +212,10 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
         slot,
         origin: origin.clone(),
     });
-    let written = written.unwrap_or_else(|| prepared.write(ctx.storage.as_ref()));
+    let written = match written_first {
+        Some(info) => Ok(info),
+        None => prepared.write(ctx.storage.as_ref()),
+    };
     filler.fill(written.as_ref().ok().cloned());
     let result = pending.and_then(|p| p.wait());
     let info = match written {

@@ -6,6 +6,8 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
+pub use crate::ingest::md5_hex;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Etag {
     pub revision: i64,
@@ -100,14 +102,6 @@ pub fn check_delete(
         Some(e) if e != current => Err(ApiError::new(ErrorCode::Revision)),
         _ => Ok(()),
     }
-}
-
-pub fn md5_hex(data: &[u8]) -> String {
-    use md5::{Digest, Md5};
-    Md5::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

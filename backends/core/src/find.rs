@@ -40,23 +40,6 @@ pub struct MetadataConstraint {
     pub case_sensitive: bool,
 }
 
-impl MetadataConstraint {
-    /// Whether a value matches, with the semantics the index applies in its queries.
-    pub fn matches(&self, value: &str) -> bool {
-        let Some(kind) = &self.kind else {
-            return true;
-        };
-        TagConstraint {
-            level: ResourceType::Instance,
-            group: 0,
-            element: 0,
-            kind: kind.clone(),
-            case_sensitive: self.case_sensitive,
-        }
-        .matches(value)
-    }
-}
-
 /// How the label set of a find query applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LabelsConstraint {
