@@ -384,9 +384,14 @@ mod tests {
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
                 .collect();
             assert_eq!(names, vec![id.clone()], "only the file itself");
-            // A name that is already taken is an error, not a silent replacement.
-            assert!(write(&path).is_err() || fs::read(&path).unwrap() == data);
         }
+        // Linking never replaces an existing file (unlike a rename): the name is taken.
+        let id = new_uuid();
+        let path = area.path_of(&id).unwrap();
+        write_unnamed(&path).unwrap();
+        let again = area.create_unnamed_then_link(path.parent().unwrap(), &path, b"other");
+        assert!(again.is_err(), "an existing file was replaced");
+        assert_eq!(fs::read(&path).unwrap(), data);
     }
 
     #[test]
