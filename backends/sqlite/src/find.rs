@@ -28,44 +28,75 @@ fn glob_pattern(pattern: &str) -> String {
     out
 }
 
+/// Whether comparing a value with `bound` gives the same answer as comparing its case-folded
+/// form: true when every byte of the bound sorts below `A`. Folding leaves such bytes
+/// unchanged and turns a byte at or above `A` (a letter, or the start of a non-ASCII
+/// character) into one at or above `A` again, so a value and its folded form differ from the
+/// bound at the same place and in the same direction.
+fn folding_keeps_order_against(bound: &str) -> bool {
+    bound.bytes().all(|b| b < b'A')
+}
+
 /// SQL condition on the `MainDicomTags m` row for one constraint.
+///
+/// Every condition goes through the case-folded index `(tagGroup, tagElement, normalized)`,
+/// the only one on main tag values. A case-sensitive match narrows by the folded form of what
+/// is asked (anything matching it case-sensitively matches that too), then compares the
+/// stored value.
 fn value_condition(c: &TagConstraint, values: &mut Vec<Value>) -> String {
-    let (column, norm): (&str, fn(&str) -> String) = if c.case_sensitive {
-        ("m.value", |s| s.to_owned())
-    } else {
-        ("m.normalized", normalize_for_matching)
-    };
+    let fold = normalize_for_matching;
     match &c.kind {
         ConstraintKind::Equal(v) => {
-            values.push(Value::Text(norm(v)));
-            format!("{column} = ?")
-        }
-        ConstraintKind::Wildcard(p) => {
-            values.push(Value::Text(glob_pattern(&norm(p))));
-            format!("{column} GLOB ?")
+            values.push(Value::Text(fold(v)));
+            if !c.case_sensitive {
+                return "m.normalized = ?".to_owned();
+            }
+            values.push(Value::Text(v.clone()));
+            "m.normalized = ? AND m.value = ?".to_owned()
         }
         ConstraintKind::List(items) => {
-            for v in items {
-                values.push(Value::Text(norm(v)));
+            let placeholders = vec!["?"; items.len()].join(", ");
+            values.extend(items.iter().map(|v| Value::Text(fold(v))));
+            if !c.case_sensitive {
+                return format!("m.normalized IN ({placeholders})");
             }
-            format!("{column} IN ({})", vec!["?"; items.len()].join(", "))
+            values.extend(items.iter().map(|v| Value::Text(v.clone())));
+            format!("m.normalized IN ({placeholders}) AND m.value IN ({placeholders})")
+        }
+        ConstraintKind::Wildcard(p) => {
+            if !c.case_sensitive {
+                values.push(Value::Text(glob_pattern(&fold(p))));
+                return "m.normalized GLOB ?".to_owned();
+            }
+            // `?` matches one character, whose folded form may be two (`ß` is `SS`): the
+            // folded pattern lets `*` stand for it.
+            values.push(Value::Text(glob_pattern(&fold(&p.replace('?', "*")))));
+            values.push(Value::Text(glob_pattern(p)));
+            "m.normalized GLOB ? AND m.value GLOB ?".to_owned()
         }
         ConstraintKind::Range { lower, upper } => {
-            // Ranges apply to dates and times, compared as stored.
+            // Ranges apply to dates and times, compared as stored (case-sensitively).
+            let bounds: Vec<(&str, &String)> = [(">=", lower), ("<=", upper)]
+                .into_iter()
+                .filter_map(|(op, b)| b.as_ref().map(|b| (op, b)))
+                .collect();
+            if bounds.is_empty() {
+                return "1".to_owned();
+            }
             let mut parts = Vec::new();
-            if let Some(l) = lower {
-                values.push(Value::Text(l.clone()));
-                parts.push("m.value >= ?");
+            // Date and time bounds (digits, `.`, `:`) narrow through the index; a bound with
+            // letters is only checked on the stored value, over every value of the tag.
+            if bounds.iter().all(|(_, b)| folding_keeps_order_against(b)) {
+                for (op, b) in &bounds {
+                    values.push(Value::Text((*b).clone()));
+                    parts.push(format!("m.normalized {op} ?"));
+                }
             }
-            if let Some(u) = upper {
-                values.push(Value::Text(u.clone()));
-                parts.push("m.value <= ?");
+            for (op, b) in &bounds {
+                values.push(Value::Text((*b).clone()));
+                parts.push(format!("m.value {op} ?"));
             }
-            if parts.is_empty() {
-                "1".to_owned()
-            } else {
-                parts.join(" AND ")
-            }
+            parts.join(" AND ")
         }
     }
 }

@@ -411,10 +411,17 @@ impl IndexTransaction for SqliteTransaction<'_> {
         value: &str,
     ) -> Result<Vec<String>> {
         self.query_strings(
+            // Through the case-folded index (see `find::value_condition`).
             "SELECT r.publicId FROM MainDicomTags m JOIN Resources r ON r.internalId = m.id \
-             WHERE m.tagGroup = ? AND m.tagElement = ? AND m.value = ? AND r.resourceType = ? \
-             ORDER BY r.internalId",
-            params![group, element, value, level.code()],
+             WHERE m.tagGroup = ? AND m.tagElement = ? AND m.normalized = ? AND m.value = ? \
+             AND r.resourceType = ? ORDER BY r.internalId",
+            params![
+                group,
+                element,
+                normalize_for_matching(value),
+                value,
+                level.code()
+            ],
         )
     }
 

@@ -1625,6 +1625,55 @@ pub fn find_range(backend: &dyn IndexBackend) {
     commit(tx);
 }
 
+/// Case-sensitive matches on values whose upper case differs in length or in order from the
+/// value itself: `ß` (upper case `SS`) under `?`, and range bounds with letters, which sort
+/// lower-case after upper-case.
+pub fn find_case_sensitive_edges(backend: &dyn IndexBackend) {
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    for (study, description) in [
+        ("edge-1", "Straße"),
+        ("edge-2", "abc"),
+        ("edge-3", "ABD"),
+        ("edge-4", "b"),
+        ("edge-5", "Ba"),
+    ] {
+        let c = add(
+            &mut *tx,
+            "edge-p",
+            study,
+            &format!("{study}-se"),
+            &format!("{study}-i"),
+        );
+        set_tags(&mut *tx, c.study_id, &[(STUDY_DESCRIPTION, description)]);
+    }
+    commit(tx);
+    let mut tx = begin(backend, TxMode::ReadOnly);
+    let desc = |kind, cs| query(Study, vec![constraint(Study, STUDY_DESCRIPTION, kind, cs)]);
+    expect_find(&mut *tx, &desc(wild("Stra?e"), true), &["edge-1"]);
+    expect_find(&mut *tx, &desc(wild("stra?e"), true), &[]);
+    expect_find(&mut *tx, &desc(wild("STRA??E"), false), &["edge-1"]);
+    expect_find(&mut *tx, &desc(eq("Straße"), true), &["edge-1"]);
+    expect_find(&mut *tx, &desc(eq("STRASSE"), true), &[]);
+    expect_find(&mut *tx, &desc(list(&["abc", "Abd"]), true), &["edge-2"]);
+    // Byte order: "ABD" < "Ba" < "Straße" < "ab" < "abc" < "b".
+    expect_find(
+        &mut *tx,
+        &desc(range(Some("ab"), Some("b")), true),
+        &["edge-2", "edge-4"],
+    );
+    expect_find(
+        &mut *tx,
+        &desc(range(Some("B"), Some("ab")), true),
+        &["edge-1", "edge-5"],
+    );
+    expect_find(
+        &mut *tx,
+        &desc(range(None, Some("Ba")), true),
+        &["edge-3", "edge-5"],
+    );
+    commit(tx);
+}
+
 /// List matching (any of the values), case-sensitive and not.
 pub fn find_list(backend: &dyn IndexBackend) {
     find_fixture(backend);

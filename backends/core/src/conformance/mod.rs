@@ -133,6 +133,7 @@ macro_rules! index_conformance_tests {
             find_equal_and_case,
             find_wildcard,
             find_range,
+            find_case_sensitive_edges,
             find_list,
             find_ancestor_constraints,
             find_descendant_constraints,
