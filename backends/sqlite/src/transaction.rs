@@ -750,12 +750,22 @@ impl IndexTransaction for SqliteTransaction<'_> {
     }
 
     fn tag_most_recent_patient(&mut self, id: InternalId) -> Result<()> {
-        // Protected patients are absent from the order and stay so.
-        if self.exec(
-            "DELETE FROM PatientRecyclingOrder WHERE patientId = ?",
-            [id],
-        )? > 0
-        {
+        // Protected patients are absent from the order and stay so. A patient already the most
+        // recent (the usual case: a study arriving instance after instance) is left in place,
+        // which spares the commit three pages.
+        let already_last: Option<bool> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq = (SELECT MAX(seq) FROM PatientRecyclingOrder) \
+                 FROM PatientRecyclingOrder WHERE patientId = ?",
+            )
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)).optional())
+            .map_err(sql_error)?;
+        if already_last == Some(false) {
+            self.exec(
+                "DELETE FROM PatientRecyclingOrder WHERE patientId = ?",
+                [id],
+            )?;
             self.exec(
                 "INSERT INTO PatientRecyclingOrder(patientId) VALUES (?)",
                 [id],
