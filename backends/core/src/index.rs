@@ -128,6 +128,10 @@ pub trait IndexTransaction {
     fn lookup_parent(&mut self, id: InternalId) -> Result<Option<InternalId>, IndexError>;
     fn get_children_internal_ids(&mut self, id: InternalId) -> Result<Vec<InternalId>, IndexError>;
     fn get_children_public_ids(&mut self, id: InternalId) -> Result<Vec<String>, IndexError>;
+    /// How many children a resource has (a series' instances: `IndexInSeries`).
+    fn count_children(&mut self, id: InternalId) -> Result<u64, IndexError> {
+        Ok(self.get_children_internal_ids(id)?.len() as u64)
+    }
     /// Public IDs at a level in insertion order, optionally paged (`since`, `limit`).
     fn get_all_public_ids(
         &mut self,

@@ -460,6 +460,11 @@ impl IndexTransaction for PgTransaction<'_> {
         )
     }
 
+    fn count_children(&mut self, id: InternalId) -> Result<u64> {
+        let row = self.query_one("SELECT COUNT(*) FROM Resources WHERE parentId = $1", &[&id])?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
     fn get_children_public_ids(&mut self, id: InternalId) -> Result<Vec<String>> {
         self.strings(
             "SELECT publicId FROM Resources WHERE parentId = $1 ORDER BY internalId",

@@ -323,6 +323,15 @@ impl IndexTransaction for SqliteTransaction<'_> {
         )
     }
 
+    fn count_children(&mut self, id: InternalId) -> Result<u64> {
+        let count: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM Resources WHERE parentId = ?")
+            .and_then(|mut st| st.query_row([id], |r| r.get(0)))
+            .map_err(sql_error)?;
+        Ok(count as u64)
+    }
+
     fn get_children_public_ids(&mut self, id: InternalId) -> Result<Vec<String>> {
         self.query_strings(
             "SELECT publicId FROM Resources WHERE parentId = ? ORDER BY internalId",

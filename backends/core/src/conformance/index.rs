@@ -505,6 +505,14 @@ pub fn parent_and_children_in_insertion_order(backend: &dyn IndexBackend) {
         "get_children_internal_ids"
     )
     .is_empty());
+    for (id, expected) in [
+        (a.patient_id, 2),
+        (a.study_id, 3),
+        (b.series_id, 2),
+        (a.instance_id, 0),
+    ] {
+        assert_eq!(ok(tx.count_children(id), "count_children"), expected);
+    }
     commit(tx);
 }
 
