@@ -384,16 +384,27 @@ fn a_file_that_cannot_be_written_leaves_the_index_unchanged() {
             }
         }
     }
-    // ... and the existing second-level folders become read-only in the only way root
-    // respects: they are replaced by files for the duration of the test.
+    // ... and the existing second-level folders (those of stored files, and those the server
+    // prepared for its next files) become read-only in the only way root respects: they are
+    // replaced by files for the duration of the test.
     let mut moved = Vec::new();
-    for f in &files_before {
-        let dir = f.parent().unwrap().to_path_buf();
-        if dir.is_dir() {
-            let aside = dir.with_extension("aside");
-            std::fs::rename(&dir, &aside).unwrap();
-            std::fs::write(&dir, b"not a folder").unwrap();
-            moved.push((dir, aside));
+    for first in std::fs::read_dir(&srv.storage_dir).unwrap().flatten() {
+        if !first.path().is_dir() {
+            continue;
+        }
+        for second in std::fs::read_dir(first.path()).unwrap().flatten() {
+            let dir = second.path();
+            let is_level2 = dir.is_dir()
+                && dir
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.len() == 2);
+            if is_level2 {
+                let aside = dir.with_extension("aside");
+                std::fs::rename(&dir, &aside).unwrap();
+                std::fs::write(&dir, b"not a folder").unwrap();
+                moved.push((dir, aside));
+            }
         }
     }
 

@@ -22,4 +22,4 @@ pub use index::{
 };
 pub use metadata::MetadataType;
 pub use resource::ResourceType;
-pub use storage::{StorageArea, StorageError};
+pub use storage::{new_uuid, StorageArea, StorageError};

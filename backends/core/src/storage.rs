@@ -19,6 +19,11 @@ pub enum StorageError {
     Other(String),
 }
 
+/// A new random (version 4) uuid, in its usual text form.
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 /// A place where files are kept, each under a uuid. Calls may block: the server invokes them
 /// from blocking threads.
 pub trait StorageArea: Send + Sync + 'static {
@@ -30,6 +35,18 @@ pub trait StorageArea: Send + Sync + 'static {
         content_type: FileContentType,
         data: &[u8],
     ) -> Result<(), StorageError>;
+    /// Stores a new file under a uuid the area chooses, and returns it; the same guarantees
+    /// as [`StorageArea::create`]. An area may prepare names ahead of need, to take work off
+    /// the writer's path.
+    fn create_new(
+        &self,
+        content_type: FileContentType,
+        data: &[u8],
+    ) -> Result<String, StorageError> {
+        let uuid = new_uuid();
+        self.create(&uuid, content_type, data)?;
+        Ok(uuid)
+    }
     fn read(&self, uuid: &str, content_type: FileContentType) -> Result<Vec<u8>, StorageError>;
     /// Reads bytes `start..end` of a file (clamped to its size).
     fn read_range(

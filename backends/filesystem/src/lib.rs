@@ -6,6 +6,11 @@
 //! folder (`O_TMPFILE`) and given its name once complete; elsewhere it is written under a
 //! temporary name and renamed. Unless `sync` is off, it is then flushed to disk, the new
 //! folder entry included, before `create` returns.
+//!
+//! On Linux, the folders and unnamed files of the next few new files are prepared ahead by a
+//! background thread (see [`ahead`]): `create_new` then only writes, names and flushes.
+
+mod ahead;
 
 use std::fs;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -16,15 +21,36 @@ use stowage_core::{FileContentType, StorageArea, StorageError};
 pub struct FilesystemStorage {
     root: PathBuf,
     sync: bool,
+    ahead: Option<ahead::Ahead>,
 }
 
 impl FilesystemStorage {
     /// Opens (and creates if needed) a storage folder. `sync`: fsync every file written
     /// (Orthanc's `SyncStorageArea`).
     pub fn open(root: impl Into<PathBuf>, sync: bool) -> Result<Self, StorageError> {
+        Self::open_preparing(root, sync, cfg!(target_os = "linux"))
+    }
+
+    /// `prepare_ahead`: start the thread preparing new files ahead of need (Linux).
+    fn open_preparing(
+        root: impl Into<PathBuf>,
+        sync: bool,
+        prepare_ahead: bool,
+    ) -> Result<Self, StorageError> {
         let root = root.into();
         fs::create_dir_all(&root).map_err(|e| io_error(&root, e))?;
-        Ok(FilesystemStorage { root, sync })
+        let ahead = prepare_ahead
+            .then(|| {
+                ahead::Ahead::start(
+                    &root,
+                    sync,
+                    |root, uuid| root.join(&uuid[0..2]).join(&uuid[2..4]),
+                    Self::open_unnamed,
+                    unnamed_files_unsupported,
+                )
+            })
+            .flatten();
+        Ok(FilesystemStorage { root, sync, ahead })
     }
 
     pub fn root(&self) -> &Path {
@@ -80,33 +106,47 @@ impl FilesystemStorage {
         }
     }
 
-    /// Linux: the file is written as an unnamed inode of `dir` (`O_TMPFILE`), given its name
-    /// (`linkat`) once complete, then flushed. Readers never see a partial file, and the one
-    /// flush makes the data and the new name durable together (the folder entry is flushed
-    /// with the file, on journaled and unjournaled filesystems alike). A crash before the flush
-    /// leaves at most an orphan, which nothing in the index refers to yet.
+    /// Opens an unnamed file (`O_TMPFILE`) in `dir`, which must exist.
+    #[cfg(target_os = "linux")]
+    fn open_unnamed(dir: &Path) -> std::io::Result<fs::File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        fs::OpenOptions::new()
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn open_unnamed(_: &Path) -> std::io::Result<fs::File> {
+        Err(std::io::Error::from(ErrorKind::Unsupported))
+    }
+
+    /// Linux: the file is written as an unnamed inode of `dir` (`O_TMPFILE`; `prepared` if
+    /// given, else opened now), given its name (`linkat`) once complete, then flushed. Readers
+    /// never see a partial file, and the one flush makes the data and the new name durable
+    /// together (the folder entry is flushed with the file, on journaled and unjournaled
+    /// filesystems alike). A crash before the flush leaves at most an orphan, which nothing in
+    /// the index refers to yet.
     #[cfg(target_os = "linux")]
     fn create_unnamed_then_link(
         &self,
         dir: &Path,
         path: &Path,
         data: &[u8],
+        mut prepared: Option<fs::File>,
     ) -> std::io::Result<()> {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
-        use std::os::unix::fs::OpenOptionsExt;
         use std::os::unix::io::AsRawFd;
 
         let name = CString::new(path.as_os_str().as_bytes())?;
         let mut attempt = 0;
         let f = loop {
-            let mut f = Self::in_folder(dir, || {
-                fs::OpenOptions::new()
-                    .write(true)
-                    .mode(0o644)
-                    .custom_flags(libc::O_TMPFILE)
-                    .open(dir)
-            })?;
+            let mut f = match prepared.take() {
+                Some(f) => f,
+                None => Self::in_folder(dir, || Self::open_unnamed(dir))?,
+            };
             f.write_all(data)?;
             let unnamed = CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
             // SAFETY: both arguments are valid NUL-terminated strings that outlive the call,
@@ -144,8 +184,37 @@ impl FilesystemStorage {
     }
 
     #[cfg(not(target_os = "linux"))]
-    fn create_unnamed_then_link(&self, _: &Path, _: &Path, _: &[u8]) -> std::io::Result<()> {
+    fn create_unnamed_then_link(
+        &self,
+        _: &Path,
+        _: &Path,
+        _: &[u8],
+        _: Option<fs::File>,
+    ) -> std::io::Result<()> {
         Err(std::io::Error::from(ErrorKind::Unsupported))
+    }
+
+    /// Writes a new file at `path`: unnamed then linked where supported (starting from
+    /// `prepared` if given), else under a temporary name then renamed.
+    fn write_new(
+        &self,
+        path: &Path,
+        data: &[u8],
+        prepared: Option<fs::File>,
+    ) -> Result<(), StorageError> {
+        let dir = path.parent().unwrap_or(&self.root);
+        let result = match self.create_unnamed_then_link(dir, path, data, prepared) {
+            // Unsupported here; or refused, or raced by `remove`s emptying the folder (an
+            // unnamed file does not keep its folder from being removed, a temporary name does).
+            Err(e)
+                if unnamed_files_unsupported(&e)
+                    || matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound) =>
+            {
+                self.create_temporary_then_rename(dir, path, data)
+            }
+            other => other,
+        };
+        result.map_err(|e| io_error(path, e))
     }
 
     /// Elsewhere (or where `O_TMPFILE` is not supported): a temporary name in the same folder,
@@ -201,20 +270,27 @@ impl StorageArea for FilesystemStorage {
         _content_type: FileContentType,
         data: &[u8],
     ) -> Result<(), StorageError> {
-        let path = self.path_of(uuid)?;
-        let dir = path.parent().unwrap_or(&self.root);
-        let result = match self.create_unnamed_then_link(dir, &path, data) {
-            // Unsupported here; or refused, or raced by `remove`s emptying the folder (an
-            // unnamed file does not keep its folder from being removed, a temporary name does).
-            Err(e)
-                if unnamed_files_unsupported(&e)
-                    || matches!(e.kind(), ErrorKind::PermissionDenied | ErrorKind::NotFound) =>
-            {
-                self.create_temporary_then_rename(dir, &path, data)
+        self.write_new(&self.path_of(uuid)?, data, None)
+    }
+
+    /// A file prepared ahead, if one is ready; else as `create` with a new uuid.
+    fn create_new(
+        &self,
+        content_type: FileContentType,
+        data: &[u8],
+    ) -> Result<String, StorageError> {
+        match self.ahead.as_ref().and_then(ahead::Ahead::take) {
+            Some(prepared) => {
+                let path = self.path_of(&prepared.uuid)?;
+                self.write_new(&path, data, Some(prepared.file))?;
+                Ok(prepared.uuid)
             }
-            other => other,
-        };
-        result.map_err(|e| io_error(&path, e))
+            None => {
+                let uuid = stowage_core::new_uuid();
+                self.create(&uuid, content_type, data)?;
+                Ok(uuid)
+            }
+        }
     }
 
     fn read(&self, uuid: &str, _content_type: FileContentType) -> Result<Vec<u8>, StorageError> {
@@ -321,7 +397,8 @@ mod tests {
     #[test]
     fn create_read_range_remove() {
         let dir = tempfile::tempdir().unwrap();
-        let area = FilesystemStorage::open(dir.path(), true).unwrap();
+        // Without files prepared ahead, whose folders would share first levels by chance.
+        let area = FilesystemStorage::open_preparing(dir.path(), true, false).unwrap();
         let id = new_uuid();
         area.create(&id, FileContentType::DICOM, b"hello world")
             .unwrap();
@@ -361,7 +438,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let write_unnamed = |p: &Path| {
             let d = p.parent().unwrap();
-            match area.create_unnamed_then_link(d, p, &data) {
+            match area.create_unnamed_then_link(d, p, &data, None) {
                 Err(e) if unnamed_files_unsupported(&e) => {
                     eprintln!("O_TMPFILE unsupported here: {e}");
                     area.create_temporary_then_rename(d, p, &data)
@@ -389,9 +466,53 @@ mod tests {
         let id = new_uuid();
         let path = area.path_of(&id).unwrap();
         write_unnamed(&path).unwrap();
-        let again = area.create_unnamed_then_link(path.parent().unwrap(), &path, b"other");
+        let again = area.create_unnamed_then_link(path.parent().unwrap(), &path, b"other", None);
         assert!(again.is_err(), "an existing file was replaced");
         assert_eq!(fs::read(&path).unwrap(), data);
+    }
+
+    /// `create_new` names complete files, prepared ahead or not; what was prepared and not
+    /// used leaves nothing behind once the area is dropped.
+    #[test]
+    fn create_new_with_files_prepared_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let area = FilesystemStorage::open(dir.path(), true).unwrap();
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 253) as u8).collect();
+        let mut stored = Vec::new();
+        #[cfg(target_os = "linux")]
+        {
+            let ahead = area
+                .ahead
+                .as_ref()
+                .expect("files are prepared ahead on Linux");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while ahead.ready_uuids().len() < 4 && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let ready = ahead.ready_uuids();
+            assert_eq!(ready.len(), 4, "prepared files: {ready:?}");
+            let uuid = area.create_new(FileContentType::DICOM, &data).unwrap();
+            assert!(ready.contains(&uuid), "{uuid} was not prepared ahead");
+            assert_eq!(area.read(&uuid, FileContentType::DICOM).unwrap(), data);
+            stored.push(uuid);
+        }
+        for _ in 0..10 {
+            let uuid = area.create_new(FileContentType::DICOM, &data).unwrap();
+            assert_eq!(area.read(&uuid, FileContentType::DICOM).unwrap(), data);
+            stored.push(uuid);
+        }
+        stored.sort();
+        let mut listed = area.list_uuids().unwrap().unwrap();
+        listed.sort();
+        assert_eq!(listed, stored, "only the stored files are visible");
+        drop(area);
+        // Every folder left holds a stored file.
+        for first in fs::read_dir(dir.path()).unwrap().flatten() {
+            for second in fs::read_dir(first.path()).unwrap().flatten() {
+                let files = fs::read_dir(second.path()).unwrap().count();
+                assert!(files > 0, "empty folder left: {}", second.path().display());
+            }
+        }
     }
 
     #[test]

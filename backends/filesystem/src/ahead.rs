@@ -1,0 +1,189 @@
+//! Files prepared ahead of need (Linux): a background thread picks the uuids of the next few
+//! files, creates their folders and opens an unnamed file (`O_TMPFILE`) in each. A store then
+//! only writes its bytes, gives the file its name and flushes it: creating (and flushing) the
+//! folders and allocating the file, which take a good part of a store's time on a fresh
+//! storage folder, happen off its path.
+//!
+//! Nothing prepared is visible but the folders: an unnamed file that is never used vanishes
+//! when it is closed (or at a crash), and the folders of unused uuids are removed when the
+//! storage area is dropped (if still empty).
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How many files are kept ready.
+const AHEAD: usize = 4;
+
+/// An unnamed file open in the folder of `uuid`.
+pub(crate) struct Prepared {
+    pub uuid: String,
+    pub file: File,
+}
+
+#[derive(Default)]
+struct State {
+    ready: Vec<Prepared>,
+    stopping: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Signalled when a prepared file is taken, or when stopping.
+    taken: Condvar,
+}
+
+pub(crate) struct Ahead {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    root: PathBuf,
+}
+
+impl Ahead {
+    /// Starts preparing files under `root` (`sync`: new folders are flushed to disk, see
+    /// [`prepare_folder`]): `folder_of(root, uuid)` says where a uuid's file
+    /// goes, `open_unnamed(folder)` opens an unnamed file there, and `unsupported(error)`
+    /// tells an error saying that this cannot work here (preparing then stops).
+    pub fn start(
+        root: &Path,
+        sync: bool,
+        folder_of: fn(&Path, &str) -> PathBuf,
+        open_unnamed: fn(&Path) -> std::io::Result<File>,
+        unsupported: fn(&std::io::Error) -> bool,
+    ) -> Option<Ahead> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            taken: Condvar::new(),
+        });
+        let (for_thread, root_for_thread) = (shared.clone(), root.to_path_buf());
+        let thread = std::thread::Builder::new()
+            .name("storage-ahead".into())
+            .spawn(move || {
+                prepare_loop(
+                    &for_thread,
+                    &root_for_thread,
+                    sync,
+                    folder_of,
+                    open_unnamed,
+                    unsupported,
+                )
+            })
+            .map_err(|e| tracing::warn!("cannot start the storage-ahead thread: {e}"))
+            .ok()?;
+        Some(Ahead {
+            shared,
+            thread: Some(thread),
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// A prepared file, if one is ready.
+    pub fn take(&self) -> Option<Prepared> {
+        let mut state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        let prepared = state.ready.pop();
+        if prepared.is_some() {
+            self.shared.taken.notify_one();
+        }
+        prepared
+    }
+}
+
+#[cfg(test)]
+impl Ahead {
+    /// The uuids of the files ready now.
+    pub fn ready_uuids(&self) -> Vec<String> {
+        let state = self.shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.ready.iter().map(|p| p.uuid.clone()).collect()
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .stopping = true;
+        self.shared.taken.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let unused = std::mem::take(
+            &mut self
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .ready,
+        );
+        for p in unused {
+            drop(p.file);
+            // The folders created for it, unless something else was stored there since.
+            let second = self.root.join(&p.uuid[0..2]).join(&p.uuid[2..4]);
+            if fs::remove_dir(&second).is_ok() {
+                let _ = fs::remove_dir(self.root.join(&p.uuid[0..2]));
+            }
+        }
+    }
+}
+
+/// Creates the folder of a new file if needed; with `sync`, a folder created here is flushed to
+/// disk now, so that the flush of the file to come covers only its own entry. (Without a
+/// journal, ext4 flushes the not-yet-flushed folders above a new file with the file: a chain
+/// of writes one after the other.)
+fn prepare_folder(folder: &Path, sync: bool) -> std::io::Result<()> {
+    if folder.is_dir() {
+        return Ok(());
+    }
+    fs::create_dir_all(folder)?;
+    if sync {
+        File::open(folder)?.sync_all()?;
+    }
+    Ok(())
+}
+
+fn prepare_loop(
+    shared: &Shared,
+    root: &Path,
+    sync: bool,
+    folder_of: fn(&Path, &str) -> PathBuf,
+    open_unnamed: fn(&Path) -> std::io::Result<File>,
+    unsupported: fn(&std::io::Error) -> bool,
+) {
+    loop {
+        {
+            let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+            while state.ready.len() >= AHEAD && !state.stopping {
+                state = shared.taken.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            if state.stopping {
+                return;
+            }
+        }
+        let uuid = stowage_core::new_uuid();
+        let folder = folder_of(root, &uuid);
+        let file = prepare_folder(&folder, sync).and_then(|()| open_unnamed(&folder));
+        match file {
+            Ok(file) => {
+                let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                state.ready.push(Prepared { uuid, file });
+            }
+            Err(e) => {
+                let _ = fs::remove_dir(&folder);
+                // Without unnamed files, stores do all the work themselves, as without this
+                // thread. Other errors (a full disk...) are retried a second later.
+                if unsupported(&e) {
+                    tracing::debug!("storage area: no files prepared ahead: {e}");
+                    return;
+                }
+                tracing::debug!("storage area: cannot prepare a file: {e}");
+                let state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+                let _ = shared
+                    .taken
+                    .wait_timeout_while(state, Duration::from_secs(1), |s| !s.stopping);
+            }
+        }
+    }
+}
