@@ -80,7 +80,7 @@ impl ServerContext {
                 .map_err(ApiFailure::Index)
                 .and_then(|mut tx| {
                     let out = f(tx.as_mut()).map_err(ApiFailure::Api)?;
-                    tx.commit().map_err(ApiFailure::Index)?;
+                    tx.commit().map_err(ApiFailure::Commit)?;
                     Ok(out)
                 });
             match result {
@@ -88,19 +88,25 @@ impl ServerContext {
                 // A conflict reported by BEGIN/COMMIT, or by a statement inside the transaction.
                 Err(
                     ApiFailure::Index(IndexError::Conflict(d))
+                    | ApiFailure::Commit(IndexError::Conflict(d))
                     | ApiFailure::Api(ApiError::Conflict(d)),
                 ) if attempt < MAX_TRANSACTION_ATTEMPTS => {
                     tracing::debug!("transaction conflict (attempt {attempt}): {d}");
                     std::thread::sleep(Duration::from_millis(5u64 << attempt.min(6)));
                 }
-                Err(ApiFailure::Index(e)) => return Err(e.into()),
-                Err(ApiFailure::Api(e)) => return Err(e),
+                Err(ApiFailure::Commit(e)) => return Err(e.into()),
+                Err(ApiFailure::Index(e)) => return Err(ApiError::from(e).before_commit()),
+                Err(ApiFailure::Api(e)) => return Err(e.before_commit()),
             }
         }
     }
 }
 
 enum ApiFailure {
+    /// From BEGIN.
     Index(IndexError),
+    /// From a statement of the transaction.
     Api(ApiError),
+    /// From COMMIT: if the index became unreachable, the outcome is unknown.
+    Commit(IndexError),
 }

@@ -33,6 +33,9 @@ pub enum ErrorCode {
     BadJson,
     Unauthorized,
     DatabaseUnavailable,
+    /// Answered as `DatabaseUnavailable`, when the index could not be reached before the
+    /// transaction's commit was sent: nothing was committed.
+    DatabaseUnavailableUncommitted,
     Revision,
     ForbiddenAccess,
     /// A body larger than `MaximumUploadSize` (Stowage's option): Orthanc's "Bad request" code,
@@ -63,7 +66,7 @@ impl ErrorCode {
             UnknownDicomTag => 27,
             BadJson => 28,
             Unauthorized => 29,
-            DatabaseUnavailable => 36,
+            DatabaseUnavailable | DatabaseUnavailableUncommitted => 36,
             Revision => 43,
             ForbiddenAccess => 45,
             BodyTooLarge => 8,
@@ -92,7 +95,7 @@ impl ErrorCode {
             UnknownDicomTag => "Unknown DICOM tag",
             BadJson => "Cannot parse a JSON document",
             Unauthorized => "Bad credentials were provided to an HTTP request",
-            DatabaseUnavailable => {
+            DatabaseUnavailable | DatabaseUnavailableUncommitted => {
                 "The database is currently not available (probably a transient situation)"
             }
             Revision => {
@@ -116,7 +119,7 @@ impl ErrorCode {
             }
             FullStorage => StatusCode::INSUFFICIENT_STORAGE,
             Unauthorized => StatusCode::UNAUTHORIZED,
-            DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            DatabaseUnavailable | DatabaseUnavailableUncommitted => StatusCode::SERVICE_UNAVAILABLE,
             Revision => StatusCode::CONFLICT,
             ForbiddenAccess => StatusCode::FORBIDDEN,
             BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -168,9 +171,10 @@ impl ApiError {
         ApiError::Bare(StatusCode::FORBIDDEN)
     }
 
-    /// True when the index could not be reached: a transaction may then have committed
-    /// without its answer arriving, so a file written for it must not be removed (if nothing
-    /// references it, the start-up sweep reclaims it).
+    /// True when the index could not be reached while a commit was under way: the transaction
+    /// may then have committed without its answer arriving, so a file written for it must not
+    /// be removed (if nothing references it, the start-up sweep reclaims it). Unreachable
+    /// before the commit (`DatabaseUnavailableUncommitted`), nothing was committed.
     pub fn commit_outcome_unknown(&self) -> bool {
         matches!(
             self,
@@ -179,6 +183,20 @@ impl ApiError {
                 ..
             }
         )
+    }
+
+    /// This error, arisen before any commit was sent: the outcome is known (nothing committed).
+    pub fn before_commit(self) -> Self {
+        match self {
+            ApiError::Json {
+                code: ErrorCode::DatabaseUnavailable,
+                details,
+            } => ApiError::Json {
+                code: ErrorCode::DatabaseUnavailableUncommitted,
+                details,
+            },
+            other => other,
+        }
     }
 
     pub fn internal(details: impl Into<String>) -> Self {
