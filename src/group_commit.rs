@@ -1,17 +1,27 @@
 //! Group commit for ingest: concurrent stores hand their index work to one writer thread,
-//! which records every store waiting at that moment in a single transaction. One commit (and
-//! one flush of the index to disk) then serves many instances, and the request threads keep
-//! parsing, hashing and writing files in parallel.
+//! which records several stores in a single transaction. One commit (and one flush of the
+//! index to disk) then serves many instances, and the request threads keep parsing, hashing
+//! and writing files in parallel.
 //!
-//! On a local storage area, a store is handed over before its file is written: the writer
-//! thread records the instance while the request thread writes (and flushes) the file, then
-//! waits for every file of the batch to be durable before it adds their records and commits.
-//! The index work thus overlaps the disk flush, and the commit still comes strictly after the
-//! files. On a remote area (S3), whose writes may take seconds, the file is written first.
+//! A store is handed over before its file is written, and a transaction commits only once the
+//! files of all its stores are durable. Which stores go into a transaction:
+//! - every store whose file is already written ("ready"), as soon as the writer is free;
+//! - when a lone store is in progress (one upload at a time), that store: the writer records
+//!   it while its file is written and flushed, so that the index work overlaps the flush
+//!   instead of following it. Stores that become ready meanwhile join the transaction before
+//!   it commits (they make it wait for nothing).
 //!
-//! If a batch fails (one store is refused, or its file could not be written), each of its
-//! stores is replayed alone so that only the faulty one fails.
+//! A store whose file is still being written never joins a transaction that another is
+//! waiting for, and with several uploads in progress the writer waits for the first file done
+//! rather than for a chosen one: each commit follows the flushes it needs, no more.
+//!
+//! On a remote storage area (S3), whose writes may take seconds, the file is written before
+//! the store is handed over, so the writer never holds the transaction open for it.
+//!
+//! If a transaction fails (one store is refused), each of its stores is replayed alone so that
+//! only the faulty one fails. A store whose file could not be written is answered at once.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 
@@ -41,14 +51,21 @@ pub struct PendingStore {
 pub struct FileSlot {
     state: Mutex<Option<Option<FileInfo>>>,
     filled: Condvar,
+    /// Told when the slot is filled (see [`GroupCommitter::new_slot`]).
+    writer: Weak<Inbox>,
 }
 
 impl FileSlot {
     /// `None`: the file could not be written.
     pub fn fill(&self, info: Option<FileInfo>) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        *state = Some(info);
-        self.filled.notify_all();
+        {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            *state = Some(info);
+            self.filled.notify_all();
+        }
+        if let Some(inbox) = self.writer.upgrade() {
+            inbox.push(Message::FileDone);
+        }
     }
 
     /// Blocks until the slot is filled.
@@ -60,6 +77,12 @@ impl FileSlot {
             }
             state = self.filled.wait(state).unwrap_or_else(|p| p.into_inner());
         }
+    }
+
+    /// `None` while the file is being written; `Some(written)` once it is done.
+    fn done(&self) -> Option<bool> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.as_ref().map(Option::is_some)
     }
 }
 
@@ -107,73 +130,186 @@ struct Job {
     reply: SyncSender<Outcome>,
 }
 
+/// What the writer thread is told.
+enum Message {
+    Store(Job),
+    /// The file of a store has been written (or could not be).
+    FileDone,
+}
+
+/// The writer thread's inbox.
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+    arrived: Condvar,
+}
+
+#[derive(Default)]
+struct InboxState {
+    messages: VecDeque<Message>,
+    closed: bool,
+}
+
+impl Inbox {
+    /// Queues a message; a store is refused (`false`) once the inbox is closed.
+    fn push(&self, message: Message) -> bool {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if state.closed && matches!(message, Message::Store(_)) {
+            return false;
+        }
+        state.messages.push_back(message);
+        self.arrived.notify_one();
+        true
+    }
+
+    /// The next message; with `block`, waits for one. `None`: nothing queued (or, blocking,
+    /// the inbox is closed and empty).
+    fn next(&self, block: bool) -> Option<Message> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(m) = state.messages.pop_front() {
+                return Some(m);
+            }
+            if !block || state.closed {
+                return None;
+            }
+            state = self.arrived.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.arrived.notify_all();
+    }
+}
+
 pub struct GroupCommitter {
-    queue: Mutex<Option<SyncSender<Job>>>,
+    inbox: Arc<Inbox>,
 }
 
 impl GroupCommitter {
     /// Starts the writer thread. It stops when the context is dropped.
     pub fn start(ctx: Weak<ServerContext>) -> GroupCommitter {
-        let (tx, rx) = mpsc::sync_channel::<Job>(1024);
+        let inbox = Arc::new(Inbox::default());
+        let for_writer = inbox.clone();
         let spawned = std::thread::Builder::new()
             .name("index-writer".into())
-            .spawn(move || writer_loop(ctx, rx));
+            .spawn(move || writer_loop(ctx, &for_writer));
         if let Err(e) = spawned {
             tracing::error!("cannot start the index writer thread: {e}");
+            inbox.close();
         }
-        GroupCommitter {
-            queue: Mutex::new(Some(tx)),
-        }
+        GroupCommitter { inbox }
+    }
+
+    /// A slot for the file of a store about to be submitted; filling it tells the writer.
+    pub fn new_slot(&self) -> Arc<FileSlot> {
+        Arc::new(FileSlot {
+            writer: Arc::downgrade(&self.inbox),
+            ..FileSlot::default()
+        })
     }
 
     /// Hands a store to the writer thread. Its slot must then be filled, whatever happens:
     /// the writer waits for it.
     pub fn submit(&self, store: PendingStore) -> ApiResult<Submitted> {
         let (reply, answer) = mpsc::sync_channel(1);
-        let sender = self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .ok_or_else(|| ApiError::internal("the index writer has stopped"))?;
-        sender
-            .send(Job { store, reply })
-            .map_err(|_| ApiError::internal("the index writer has stopped"))?;
+        if !self.inbox.push(Message::Store(Job { store, reply })) {
+            return Err(ApiError::internal("the index writer has stopped"));
+        }
         Ok(Submitted { answer })
     }
 
-    /// Stops accepting stores; the writer thread ends once the queue is drained.
+    /// Stops accepting stores; the writer thread ends once those submitted are done.
     pub fn close(&self) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.inbox.close();
     }
 }
 
-fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+/// Hierarchy order: concurrent writers (other processes on a shared index) then take their row
+/// locks in the same order, instead of deadlocking when their transactions touch the same
+/// series in opposite orders.
+fn hierarchy_key(job: &Job) -> (String, String, String, String) {
+    let i = &job.store.ids;
+    (
+        i.patient.clone(),
+        i.study.clone(),
+        i.series.clone(),
+        i.instance.clone(),
+    )
+}
+
+/// The stores received and not yet committed.
+#[derive(Default)]
+struct Waiting {
+    jobs: Vec<Job>,
+}
+
+impl Waiting {
+    /// Takes every queued message without blocking.
+    fn collect(&mut self, inbox: &Inbox) {
+        while let Some(m) = inbox.next(false) {
+            if let Message::Store(job) = m {
+                self.jobs.push(job);
             }
         }
-        // Record the stores in hierarchy order: concurrent writers (other processes on a shared
-        // index) then take their row locks in the same order, instead of deadlocking when
-        // their batches touch the same series in opposite orders.
-        batch.sort_by(|a, b| {
-            let key = |j: &Job| {
-                let i = &j.store.ids;
-                (
-                    i.patient.clone(),
-                    i.study.clone(),
-                    i.series.clone(),
-                    i.instance.clone(),
-                )
-            };
-            key(a).cmp(&key(b))
-        });
+    }
+
+    /// Removes and returns the stores whose file is written (at most `room`), answering at
+    /// once those whose file could not be written.
+    fn take_ready(&mut self, room: usize) -> Vec<Job> {
+        let mut ready = Vec::new();
+        let mut i = 0;
+        while i < self.jobs.len() {
+            match self.jobs[i].store.slot.done() {
+                Some(false) => {
+                    let job = self.jobs.remove(i);
+                    let _ = job.reply.send(Err(ApiError::internal(
+                        "the DICOM file could not be stored",
+                    )));
+                }
+                Some(true) if ready.len() < room => ready.push(self.jobs.remove(i)),
+                _ => i += 1,
+            }
+        }
+        ready
+    }
+}
+
+fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
+    let mut waiting = Waiting::default();
+    loop {
+        waiting.collect(inbox);
+        let mut batch = waiting.take_ready(MAX_BATCH);
+        // The store whose file the transaction waits for, if any (see the module's notes).
+        let mut awaited = None;
+        if batch.is_empty() {
+            // Nothing ready. A lone store is recorded while its file is written; with several
+            // in progress, the first file done is committed without waiting for the others.
+            if waiting.jobs.len() != 1 {
+                match inbox.next(true) {
+                    Some(Message::Store(job)) => waiting.jobs.push(job),
+                    Some(Message::FileDone) => {}
+                    None if waiting.jobs.is_empty() => return,
+                    // Closed: the files in progress are awaited one after the other.
+                    None => {
+                        let oldest = waiting.jobs.remove(0);
+                        awaited = Some(oldest.store.slot.clone());
+                        batch.push(oldest);
+                    }
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+            } else {
+                let lone = waiting.jobs.remove(0);
+                awaited = Some(lone.store.slot.clone());
+                batch.push(lone);
+            }
+        }
+        batch.sort_by_key(hierarchy_key);
         let Some(ctx) = ctx.upgrade() else {
-            for job in batch {
+            for job in batch.into_iter().chain(waiting.jobs.drain(..)) {
                 let _ = job
                     .reply
                     .send(Err(ApiError::internal("the server is stopping")));
@@ -182,12 +318,29 @@ fn writer_loop(ctx: Weak<ServerContext>, rx: Receiver<Job>) {
         };
         let together = ctx.write_blocking(|tx| {
             let (mut deferred, mut attachments) = (Vec::new(), Vec::new());
-            let outcomes = batch
-                .iter()
-                .map(|job| {
-                    record_instance(&ctx.config, tx, &job.store, &mut deferred, &mut attachments)
-                })
-                .collect::<ApiResult<Vec<_>>>()?;
+            let mut outcomes = Vec::with_capacity(batch.len());
+            loop {
+                for job in &batch[outcomes.len()..] {
+                    outcomes.push(record_instance(
+                        &ctx.config,
+                        tx,
+                        &job.store,
+                        &mut deferred,
+                        &mut attachments,
+                    )?);
+                }
+                // Until the awaited file is written, stores that become ready join.
+                let Some(slot) = &awaited else { break };
+                if slot.done().is_some() || batch.len() >= MAX_BATCH {
+                    break;
+                }
+                match inbox.next(true) {
+                    Some(Message::Store(job)) => waiting.jobs.push(job),
+                    Some(Message::FileDone) => {}
+                    None => break,
+                }
+                batch.extend(waiting.take_ready(MAX_BATCH - batch.len()));
+            }
             write_parent_metadata(tx, deferred)?;
             attach_files(tx, attachments)?;
             Ok(outcomes)

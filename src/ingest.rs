@@ -85,23 +85,62 @@ pub fn compress(data: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-/// An attachment ready to be written: its uuid, and its bytes (compressed if asked, which
+/// An attachment ready to be written: its bytes (compressed if asked, which
 /// happens here). Its stored size is thus known before the write.
 pub struct PreparedAttachment<'a> {
-    uuid: String,
     content_type: FileContentType,
     data: &'a [u8],
     compressed: Option<Vec<u8>>,
+    /// Owns `data`, if shared: its hash can then be computed on a pooled thread.
+    owner: Option<SharedBytes>,
+}
+
+/// Bytes shared with other threads (a parsed DICOM file, which holds its buffer).
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// The MD5 of `data`, computed on another thread while `work` runs. On the runtime's pool of
+/// blocking threads when there is one (`owner` given): starting a thread per file costs more
+/// than a tenth of the hash itself.
+fn md5_meanwhile<R>(
+    data: &[u8],
+    owner: Option<&SharedBytes>,
+    work: impl FnOnce() -> R,
+) -> (String, R) {
+    let runtime = tokio::runtime::Handle::try_current();
+    if let (Some(owner), Ok(runtime)) = (owner, runtime) {
+        let (send, receive) = std::sync::mpsc::sync_channel(1);
+        let owner = owner.clone();
+        runtime.spawn_blocking(move || {
+            let _ = send.send(md5_hex((*owner).as_ref()));
+        });
+        let out = work();
+        // Should the pooled thread fail, hash here.
+        let md5 = receive.recv().unwrap_or_else(|_| md5_hex(data));
+        return (md5, out);
+    }
+    std::thread::scope(|scope| {
+        let hashing = scope.spawn(|| md5_hex(data));
+        let out = work();
+        // The hash cannot panic; should the thread fail anyway, hash here.
+        let md5 = hashing.join().unwrap_or_else(|_| md5_hex(data));
+        (md5, out)
+    })
 }
 
 impl<'a> PreparedAttachment<'a> {
     pub fn new(data: &'a [u8], content_type: FileContentType, compress_it: bool) -> Self {
         PreparedAttachment {
-            uuid: uuid::Uuid::new_v4().to_string(),
             content_type,
             data,
             compressed: compress_it.then(|| compress(data)),
+            owner: None,
         }
+    }
+
+    /// `data` is owned by `owner` (see [`md5_meanwhile`]).
+    pub fn owned_by(mut self, owner: SharedBytes) -> Self {
+        self.owner = Some(owner);
+        self
     }
 
     /// Size of the file in the storage area.
@@ -109,14 +148,14 @@ impl<'a> PreparedAttachment<'a> {
         self.compressed.as_ref().map_or(self.data.len(), Vec::len) as u64
     }
 
-    /// Writes the file and returns its index record. Without compression, the MD5 is computed
-    /// on another thread while the file is written and flushed to disk: the two overlap
-    /// instead of adding up.
+    /// Writes the file (under a uuid the storage area chooses) and returns its index record.
+    /// Without compression, the MD5 is computed on another thread while the file is written
+    /// and flushed to disk: the two overlap instead of adding up.
     pub fn write(&self, storage: &dyn StorageArea) -> Result<FileInfo, StorageError> {
-        let (uuid, content_type, data) = (self.uuid.clone(), self.content_type, self.data);
+        let (content_type, data) = (self.content_type, self.data);
         if let Some(stored) = &self.compressed {
             let (md5, compressed_md5) = (md5_hex(data), md5_hex(stored));
-            storage.create(&uuid, content_type, stored)?;
+            let uuid = storage.create_new(content_type, stored)?;
             return Ok(FileInfo {
                 uuid,
                 content_type,
@@ -127,13 +166,10 @@ impl<'a> PreparedAttachment<'a> {
                 compressed_md5,
             });
         }
-        let md5 = std::thread::scope(|scope| {
-            let hashing = scope.spawn(|| md5_hex(data));
-            let written = storage.create(&uuid, content_type, data);
-            // The hash cannot panic; should the thread fail anyway, hash here.
-            let md5 = hashing.join().unwrap_or_else(|_| md5_hex(data));
-            written.map(|()| md5)
-        })?;
+        let (md5, written) = md5_meanwhile(data, self.owner.as_ref(), || {
+            storage.create_new(content_type, data)
+        });
+        let uuid = written?;
         Ok(FileInfo {
             uuid,
             content_type,
@@ -178,7 +214,10 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
     let ids = instance_hashes(&patient_id, &study, &series, &sop);
     let overwrite = ctx.config.overwrite_instances;
 
-    if !overwrite {
+    // An instance already stored is detected when its rows are recorded, and the file just
+    // written is then removed (as Orthanc 1.10 does). Checking first would cost every store a
+    // read transaction; it pays only where a write is slow: a remote area.
+    if !overwrite && !ctx.storage.writes_locally() {
         let exists = ctx.read_blocking(|tx| Ok(tx.lookup_resource(&ids.instance)?.is_some()))?;
         if exists {
             return Ok(StoreOutcome {
@@ -195,10 +234,11 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
         file.bytes(),
         FileContentType::DICOM,
         ctx.config.storage_compression,
-    );
+    )
+    .owned_by(file.clone());
     // A remote area (S3...) is written first instead: the writer thread must not hold the
     // index's write transaction open while a slow request completes.
-    let slot = Arc::new(FileSlot::default());
+    let slot = ctx.committer.new_slot();
     let filler = SlotFiller::new(slot.clone());
     let written_first = if ctx.storage.writes_locally() {
         None
@@ -356,7 +396,7 @@ pub fn record_instance(
     );
 
     let now = now_iso();
-    let index_in_series = tx.get_children_internal_ids(created.series_id)?.len();
+    let index_in_series = tx.count_children(created.series_id)?;
     let mut meta = |kind: MetadataType, value: String| {
         content.metadata.push((created.instance_id, kind, value));
     };

@@ -8,6 +8,13 @@ use crate::tag::Tag;
 use crate::value::Ctx;
 use stowage_core::ResourceType;
 
+/// The file's bytes, as stored.
+impl AsRef<[u8]> for DicomFile {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
 impl DicomFile {
     pub(crate) fn ctx(&self) -> Ctx<'_> {
         Ctx {
