@@ -41,6 +41,10 @@ pub struct SqliteIndex {
     durability: Durability,
     /// Held for the whole of a write transaction (and briefly by the checkpoint thread).
     writer: Arc<Mutex<Connection>>,
+    /// Passed by every write transaction before it takes `writer`; the checkpoint thread holds
+    /// it while it waits for `writer`, so that writes following each other closely cannot keep
+    /// it waiting forever.
+    gate: Arc<Mutex<()>>,
     readers: Mutex<Vec<Connection>>,
     /// Write transactions begun so far (the checkpoint thread watches it for pauses).
     writes: Arc<AtomicU64>,
@@ -67,10 +71,11 @@ impl Checkpointer {
     fn start(
         conn: Connection,
         writer: Arc<Mutex<Connection>>,
+        gate: Arc<Mutex<()>>,
         writes: Arc<AtomicU64>,
     ) -> std::io::Result<Checkpointer> {
         let (stop, stopped) = mpsc::channel::<()>();
-        let checkpoint = move || checkpoint(&conn, &writer);
+        let checkpoint = move || checkpoint(&conn, &writer, &gate);
         let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || {
@@ -107,13 +112,14 @@ impl Checkpointer {
 /// the file (measured: 300 MB after 6,000 instances). So the second pass holds write
 /// transactions back while it copies the few frames committed during the first; the next
 /// write then starts the log over. It holds them for a few milliseconds.
-fn checkpoint(conn: &Connection, writer: &Mutex<Connection>) {
+fn checkpoint(conn: &Connection, writer: &Mutex<Connection>, gate: &Mutex<()>) {
     let passive = || {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::debug!("checkpoint: {e}");
         }
     };
     passive();
+    let _no_new_writes = gate.lock().unwrap_or_else(|p| p.into_inner());
     let _no_writes = writer.lock().unwrap_or_else(|p| p.into_inner());
     passive();
 }
@@ -155,9 +161,11 @@ impl SqliteIndex {
             .map_err(sql_error)?;
         let writes = Arc::new(AtomicU64::new(0));
         let writer = Arc::new(Mutex::new(writer));
+        let gate = Arc::new(Mutex::new(()));
         let checkpointer = Checkpointer::start(
             open_connection(&path, durability)?,
             writer.clone(),
+            gate.clone(),
             writes.clone(),
         )
         .map_err(|e| IndexError::Backend(format!("cannot start the checkpoint thread: {e}")))?;
@@ -165,6 +173,7 @@ impl SqliteIndex {
             path,
             durability,
             writer,
+            gate,
             readers: Mutex::new(Vec::new()),
             writes,
             checkpointer: Some(checkpointer),
@@ -178,6 +187,11 @@ impl SqliteIndex {
     fn lock_writer(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves an open transaction at worst, which the next
         // BEGIN cannot start on: roll it back and carry on.
+        drop(
+            self.gate
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        );
         let guard = self
             .writer
             .lock()
