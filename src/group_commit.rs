@@ -334,6 +334,8 @@ fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
                 if slot.done().is_some() || batch.len() >= MAX_BATCH {
                     break;
                 }
+                // The parents' metadata recorded so far is written meanwhile, not after.
+                write_parent_metadata(tx, std::mem::take(&mut deferred))?;
                 match inbox.next(true) {
                     Some(Message::Store(job)) => waiting.jobs.push(job),
                     Some(Message::FileDone) => {}
