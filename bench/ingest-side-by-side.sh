@@ -7,7 +7,9 @@
 #   STOWAGE_BIN=... BENCH=... ORTHANC_BIN=... WORK=/path/on/the/disk/to/measure
 #
 # The folders are kept until the end: deleting thousands of files just before the next server
-# starts would slow its file creation (ext4 skips recently freed inodes), unfairly.
+# starts would slow its file creation (ext4 skips recently freed inodes), unfairly. For the same
+# reason, WORK is best a new folder at the root of the filesystem, away from the block groups
+# that tests and earlier runs freed (bench/RESULTS.md, "Method").
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STOWAGE_BIN=${STOWAGE_BIN:-$ROOT/target/release/stowage}
