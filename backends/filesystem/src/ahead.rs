@@ -39,6 +39,7 @@ pub(crate) struct Ahead {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
     root: PathBuf,
+    folder_of: fn(&Path, &str) -> PathBuf,
 }
 
 impl Ahead {
@@ -76,6 +77,7 @@ impl Ahead {
             shared,
             thread: Some(thread),
             root: root.to_path_buf(),
+            folder_of,
         })
     }
 
@@ -121,9 +123,11 @@ impl Drop for Ahead {
         for p in unused {
             drop(p.file);
             // The folders created for it, unless something else was stored there since.
-            let second = self.root.join(&p.uuid[0..2]).join(&p.uuid[2..4]);
+            let second = (self.folder_of)(&self.root, &p.uuid);
             if fs::remove_dir(&second).is_ok() {
-                let _ = fs::remove_dir(self.root.join(&p.uuid[0..2]));
+                if let Some(first) = second.parent() {
+                    let _ = fs::remove_dir(first);
+                }
             }
         }
     }

@@ -44,7 +44,7 @@ impl FilesystemStorage {
                 ahead::Ahead::start(
                     &root,
                     sync,
-                    |root, uuid| root.join(&uuid[0..2]).join(&uuid[2..4]),
+                    folder_of,
                     Self::open_unnamed,
                     unnamed_files_unsupported,
                 )
@@ -65,8 +65,13 @@ impl FilesystemStorage {
         if !valid {
             return Err(StorageError::InvalidUuid(uuid.to_owned()));
         }
-        Ok(self.root.join(&uuid[0..2]).join(&uuid[2..4]).join(uuid))
+        Ok(folder_of(&self.root, uuid).join(uuid))
     }
+}
+
+/// The folder of a file: `ROOT/uu/uu` (`uuid` has at least four characters).
+fn folder_of(root: &Path, uuid: &str) -> PathBuf {
+    root.join(&uuid[0..2]).join(&uuid[2..4])
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> StorageError {
