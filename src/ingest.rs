@@ -99,23 +99,36 @@ pub struct PreparedAttachment<'a> {
 pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// The MD5 of `data`, computed on another thread while `work` runs. On the runtime's pool of
-/// blocking threads when there is one (`owner` given): starting a thread per file costs more
-/// than a tenth of the hash itself.
+/// blocking threads when there is one (`owner` given), rather than on a thread started for
+/// each file.
+///
+/// The pool is shared with the stores themselves: should every pooled thread be a store
+/// waiting for its hash, the queued hashing could never start. So whichever comes first
+/// claims the hash: the pooled task, or this thread once `work` is done.
 fn md5_meanwhile<R>(
     data: &[u8],
     owner: Option<&SharedBytes>,
     work: impl FnOnce() -> R,
 ) -> (String, R) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     let runtime = tokio::runtime::Handle::try_current();
     if let (Some(owner), Ok(runtime)) = (owner, runtime) {
+        let claimed = Arc::new(AtomicBool::new(false));
         let (send, receive) = std::sync::mpsc::sync_channel(1);
-        let owner = owner.clone();
+        let (owner, by_task) = (owner.clone(), claimed.clone());
         runtime.spawn_blocking(move || {
-            let _ = send.send(md5_hex((*owner).as_ref()));
+            if !by_task.swap(true, Ordering::AcqRel) {
+                let _ = send.send(md5_hex((*owner).as_ref()));
+            }
         });
         let out = work();
-        // Should the pooled thread fail, hash here.
-        let md5 = receive.recv().unwrap_or_else(|_| md5_hex(data));
+        let md5 = if claimed.swap(true, Ordering::AcqRel) {
+            // The task is hashing; should it fail, hash here.
+            receive.recv().unwrap_or_else(|_| md5_hex(data))
+        } else {
+            md5_hex(data)
+        };
         return (md5, out);
     }
     std::thread::scope(|scope| {
@@ -502,4 +515,48 @@ pub fn write_parent_metadata(
         metadata,
     })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn bytes() -> Vec<u8> {
+        (0..200_000u32).map(|i| (i % 241) as u8).collect()
+    }
+
+    #[test]
+    fn md5_beside_work_without_a_runtime() {
+        let data = bytes();
+        let (md5, out) = md5_meanwhile(&data, None, || 7);
+        assert_eq!((md5, out), (md5_hex(&data), 7));
+    }
+
+    /// With the runtime's only blocking thread taken by the caller itself, the queued hashing
+    /// cannot start: the caller must hash, not wait for it forever.
+    #[test]
+    fn md5_when_the_blocking_pool_is_full() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let data: SharedBytes = Arc::new(bytes());
+        let expected = md5_hex((*data).as_ref());
+        let (done, result) = std::sync::mpsc::channel();
+        let task = runtime.spawn_blocking(move || {
+            let bytes: &[u8] = (*data).as_ref();
+            let (md5, ()) = md5_meanwhile(bytes, Some(&data), || {
+                std::thread::sleep(Duration::from_millis(50));
+            });
+            let _ = done.send(md5);
+        });
+        let md5 = result
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the hash never came: the caller waited for a task that could not start");
+        assert_eq!(md5, expected);
+        drop(task);
+        runtime.shutdown_timeout(Duration::from_secs(1));
+    }
 }
