@@ -4,10 +4,18 @@
 //! folders and allocating the file, which take a good part of a store's time on a fresh
 //! storage folder, happen off its path.
 //!
+//! On a storage folder that is still filling, most new uuids would fall in a folder of their
+//! own (`uu/uu`: 65,536 of them), and each new folder costs a flush of its own. So a new
+//! folder takes [`FILL_NEW_FOLDER`] files (their uuids keep its first four digits, the rest
+//! stays random): one new folder, and one flush, per that many files. A few folders are
+//! filled in turn, so that files stored together do not share one. Where the folders exist
+//! already, uuids are wholly random, as in Orthanc.
+//!
 //! Nothing prepared is visible but the folders: an unnamed file that is never used vanishes
 //! when it is closed (or at a crash), and the folders of unused uuids are removed when the
 //! storage area is dropped (if still empty).
 
+use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
@@ -16,6 +24,42 @@ use std::time::Duration;
 
 /// How many files are kept ready.
 const AHEAD: usize = 4;
+
+/// How many new files go to a folder created for the first of them.
+const FILL_NEW_FOLDER: usize = 16;
+
+/// How many new folders are filled at once, in turn: files stored at the same time then sit
+/// in different folders, whose flushes do not wait for one another.
+const FOLDERS_FILLED_AT_ONCE: usize = 8;
+
+/// Chooses the uuids of the files to come (see the module's notes).
+#[derive(Default)]
+struct UuidChooser {
+    /// The first four digits of the new folders being filled, each with how many more files
+    /// it takes.
+    filling: VecDeque<(String, usize)>,
+}
+
+impl UuidChooser {
+    /// The next uuid; `folder_exists(uuid)` tells whether its folder exists already.
+    fn next(&mut self, folder_exists: impl Fn(&str) -> bool) -> String {
+        let mut uuid = stowage_core::new_uuid();
+        if self.filling.len() < FOLDERS_FILLED_AT_ONCE {
+            if !folder_exists(&uuid) {
+                self.filling
+                    .push_back((uuid[..4].to_owned(), FILL_NEW_FOLDER - 1));
+            }
+            return uuid;
+        }
+        if let Some((prefix, left)) = self.filling.pop_front() {
+            uuid.replace_range(..prefix.len(), &prefix);
+            if left > 1 {
+                self.filling.push_back((prefix, left - 1));
+            }
+        }
+        uuid
+    }
+}
 
 /// An unnamed file open in the folder of `uuid`.
 pub(crate) struct Prepared {
@@ -156,6 +200,7 @@ fn prepare_loop(
     open_unnamed: fn(&Path) -> std::io::Result<File>,
     unsupported: fn(&std::io::Error) -> bool,
 ) {
+    let mut chooser = UuidChooser::default();
     loop {
         {
             let mut state = shared.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -166,7 +211,7 @@ fn prepare_loop(
                 return;
             }
         }
-        let uuid = stowage_core::new_uuid();
+        let uuid = chooser.next(|uuid| folder_of(root, uuid).is_dir());
         let folder = folder_of(root, &uuid);
         let file = prepare_folder(&folder, sync).and_then(|()| open_unnamed(&folder));
         match file {
@@ -189,5 +234,44 @@ fn prepare_loop(
                     .wait_timeout_while(state, Duration::from_secs(1), |s| !s.stopping);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A new folder takes the next files (valid uuids, all different); where folders exist,
+    /// each uuid keeps its random folder.
+    #[test]
+    fn new_folders_are_filled_before_the_next_is_created() {
+        let mut chooser = UuidChooser::default();
+        let mut created = HashSet::new();
+        let mut uuids = HashSet::new();
+        let mut in_a_row = Vec::new();
+        for _ in 0..FILL_NEW_FOLDER * FOLDERS_FILLED_AT_ONCE * 3 {
+            let uuid = chooser.next(|u| created.contains(&u[..4]));
+            assert!(uuid::Uuid::parse_str(&uuid).is_ok(), "{uuid}");
+            created.insert(uuid[..4].to_owned());
+            in_a_row.push(uuid[..4].to_owned());
+            assert!(uuids.insert(uuid));
+        }
+        // 24 folders' worth of files; the last few folders are not full yet.
+        let full = FOLDERS_FILLED_AT_ONCE * 3;
+        assert!(
+            (full..full + FOLDERS_FILLED_AT_ONCE).contains(&created.len()),
+            "{created:?}"
+        );
+        for files_together in in_a_row.windows(FOLDERS_FILLED_AT_ONCE) {
+            let folders: HashSet<_> = files_together.iter().collect();
+            assert_eq!(folders.len(), FOLDERS_FILLED_AT_ONCE, "{files_together:?}");
+        }
+
+        let mut chooser = UuidChooser::default();
+        let folders: HashSet<String> = (0..50)
+            .map(|_| chooser.next(|_| true)[..4].to_owned())
+            .collect();
+        assert!(folders.len() > 40, "existing folders: {folders:?}");
     }
 }
