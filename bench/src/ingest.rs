@@ -1,6 +1,7 @@
 //! `ingest`: POST synthetic instances to /instances from C threads.
 
 use crate::gen::{self, Layout};
+use crate::poster::Poster;
 use crate::util::{self, Args};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,7 +71,6 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
     );
 
     let urls: Vec<&str> = url.split(',').collect();
-    let agent = util::agent(conc * urls.len());
     let next = AtomicUsize::new(0);
     let per_url = Mutex::new(vec![0usize; urls.len()]);
     let results = Mutex::new((Vec::<u64>::with_capacity(n), 0usize, 0usize, 0usize, 0usize));
@@ -91,8 +91,14 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
             let endpoint = &endpoints[t % nurl];
             let (per_url, next, results, first_error, files) =
                 (&per_url, &next, &results, &first_error, &files);
-            let agent = &agent;
             s.spawn(move || {
+                let mut poster = match Poster::new(endpoint) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        first_error.lock().unwrap().get_or_insert(e);
+                        return;
+                    }
+                };
                 let mut lat = Vec::new();
                 let (mut ok, mut already, mut err, mut bytes) = (0, 0, 0, 0);
                 loop {
@@ -101,7 +107,7 @@ fn run_with(args: &Args, url: &str, label: &str, conc: usize, l: Layout) -> Resu
                         break;
                     }
                     let t = Instant::now();
-                    let r = util::post(agent, endpoint, "application/dicom", &files[i]);
+                    let r = poster.post("application/dicom", &files[i]);
                     lat.push(t.elapsed().as_micros() as u64);
                     let status = r
                         .json()

@@ -5,6 +5,7 @@ mod cpu;
 mod find;
 mod gen;
 mod ingest;
+mod poster;
 mod read;
 mod report;
 mod util;
