@@ -96,7 +96,7 @@ async fn upload(
         username: user,
     };
     let c = ctx.0.clone();
-    ctx.blocking(move || {
+    ctx.blocking_in_place(move || {
         if !is_zip(&body) {
             // Without a copy when the body is the sole owner of its buffer.
             let data = Vec::from(body);
