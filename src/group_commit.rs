@@ -319,6 +319,7 @@ fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
         let together = ctx.write_blocking(|tx| {
             let (mut deferred, mut attachments) = (Vec::new(), Vec::new());
             let mut outcomes = Vec::with_capacity(batch.len());
+            let mut pages_written = false;
             loop {
                 for job in &batch[outcomes.len()..] {
                     outcomes.push(record_instance(
@@ -334,8 +335,15 @@ fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
                 if slot.done().is_some() || batch.len() >= MAX_BATCH {
                     break;
                 }
-                // The parents' metadata recorded so far is written meanwhile, not after.
+                // The parents' metadata recorded so far is written meanwhile, not after; and
+                // the first time, the changed pages go to the index's log (the commit then
+                // writes only what changes after). Stores joining later change the same pages
+                // again: writing those twice would only cost more.
                 write_parent_metadata(tx, std::mem::take(&mut deferred))?;
+                if !pages_written {
+                    tx.write_pending()?;
+                    pages_written = true;
+                }
                 match inbox.next(true) {
                     Some(Message::Store(job)) => waiting.jobs.push(job),
                     Some(Message::FileDone) => {}

@@ -109,6 +109,12 @@ pub struct DeletedResources {
 pub trait IndexTransaction {
     fn commit(self: Box<Self>) -> Result<(), IndexError>;
     fn rollback(self: Box<Self>) -> Result<(), IndexError>;
+    /// The transaction is about to wait (for a file being flushed, say): a backend that keeps
+    /// its changes in memory until the commit may write them out now, so that the commit has
+    /// less left to do. Nothing becomes visible, or durable, before the commit.
+    fn write_pending(&mut self) -> Result<(), IndexError> {
+        Ok(())
+    }
 
     // ---- resources ----
     /// Get-or-create the patient/study/series/instance hierarchy (`CREATE_INSTANCE`).

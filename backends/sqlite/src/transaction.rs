@@ -196,6 +196,12 @@ impl IndexTransaction for SqliteTransaction<'_> {
         self.conn.execute_batch("ROLLBACK").map_err(sql_error)
     }
 
+    /// The changed pages go to the write-ahead log now, as frames that no reader or recovery
+    /// takes into account until the commit frame follows them (`sqlite3_db_cacheflush`).
+    fn write_pending(&mut self) -> Result<()> {
+        self.conn.cache_flush().map_err(sql_error)
+    }
+
     fn create_instance(&mut self, h: &InstanceHashes) -> Result<CreatedInstance> {
         if let Some((instance_id, _, _)) = self.lookup_resource_and_parent(&h.instance)? {
             let series_id = self

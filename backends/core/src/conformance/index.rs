@@ -3160,6 +3160,50 @@ pub fn rollback_explicit(backend: &dyn IndexBackend) {
     commit(tx);
 }
 
+/// Writes handed to the backend ahead of the commit (`write_pending`) stay invisible to
+/// readers, are discarded by a rollback, and are kept with what follows by a commit.
+pub fn write_pending_before_commit(backend: &dyn IndexBackend) {
+    let labels = backend.info().supports_labels;
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    add(&mut *tx, "p1", "s1", "se1", "i1");
+    commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    write_everything(&mut *tx, labels);
+    ok(tx.write_pending(), "write_pending");
+    assert_only_p1(backend, labels);
+    ok(tx.rollback(), "rollback");
+    assert_only_p1(backend, labels);
+
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    add(&mut *tx, "p2", "s2", "se2", "i2");
+    ok(tx.write_pending(), "write_pending");
+    let mut reader = begin(backend, TxMode::ReadOnly);
+    assert_eq!(public_ids(&mut *reader, Patient), strings(&["p1"]));
+    commit(reader);
+    // Changes after the pages were written, to a row written then too.
+    let i2 = id_of(&mut *tx, "i2");
+    ok(
+        tx.set_metadata(i2, MetadataType::REMOTE_AET, "AFTER", 0),
+        "set_metadata",
+    );
+    add(&mut *tx, "p2", "s2", "se2", "i3");
+    commit(tx);
+    let mut tx = begin(backend, TxMode::ReadOnly);
+    assert_eq!(public_ids(&mut *tx, Patient), strings(&["p1", "p2"]));
+    assert_eq!(public_ids(&mut *tx, Instance), strings(&["i1", "i2", "i3"]));
+    let i2 = id_of(&mut *tx, "i2");
+    assert_eq!(
+        ok(
+            tx.lookup_metadata(i2, MetadataType::REMOTE_AET),
+            "lookup_metadata"
+        )
+        .map(|(value, _)| value),
+        Some("AFTER".to_string())
+    );
+    commit(tx);
+}
+
 /// A read-only transaction sees what was committed before it began; it may be dropped or
 /// committed.
 pub fn read_only_sees_committed(backend: &dyn IndexBackend) {

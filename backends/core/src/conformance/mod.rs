@@ -154,6 +154,7 @@ macro_rules! index_conformance_tests {
             labels_add_remove_list,
             rollback_on_drop,
             rollback_explicit,
+            write_pending_before_commit,
             read_only_sees_committed,
             reader_not_blocked_by_open_writer,
             read_transaction_is_a_stable_snapshot,
