@@ -22,6 +22,7 @@
 //! only the faulty one fails. A store whose file could not be written is answered at once.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 
@@ -142,6 +143,8 @@ enum Message {
 struct Inbox {
     state: Mutex<InboxState>,
     arrived: Condvar,
+    /// Stores in progress, from their start (before their file is parsed) to their answer.
+    stores_in_progress: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -223,6 +226,35 @@ impl GroupCommitter {
     /// Stops accepting stores; the writer thread ends once those submitted are done.
     pub fn close(&self) {
         self.inbox.close();
+    }
+
+    /// Counts a store in progress until the guard is dropped.
+    pub fn store_started(&self) -> StoreInProgress {
+        self.inbox.stores_in_progress.fetch_add(1, Ordering::AcqRel);
+        StoreInProgress {
+            inbox: self.inbox.clone(),
+        }
+    }
+}
+
+/// A store in progress (see [`GroupCommitter::store_started`]).
+pub struct StoreInProgress {
+    inbox: Arc<Inbox>,
+}
+
+impl StoreInProgress {
+    /// How many other stores are in progress now.
+    pub fn others(&self) -> usize {
+        self.inbox
+            .stores_in_progress
+            .load(Ordering::Acquire)
+            .saturating_sub(1)
+    }
+}
+
+impl Drop for StoreInProgress {
+    fn drop(&mut self) {
+        self.inbox.stores_in_progress.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -47,6 +47,20 @@ pub trait StorageArea: Send + Sync + 'static {
         self.create(&uuid, content_type, data)?;
         Ok(uuid)
     }
+    /// As [`StorageArea::create_new`], running `meanwhile` while the file is being made
+    /// durable where the area can (a local disk flushing it), else after it is stored: work
+    /// that must be done anyway (hashing the file...) then overlaps the wait for the disk,
+    /// on the same thread.
+    fn create_new_meanwhile(
+        &self,
+        content_type: FileContentType,
+        data: &[u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<String, StorageError> {
+        let uuid = self.create_new(content_type, data)?;
+        meanwhile();
+        Ok(uuid)
+    }
     fn read(&self, uuid: &str, content_type: FileContentType) -> Result<Vec<u8>, StorageError>;
     /// Reads bytes `start..end` of a file (clamped to its size).
     fn read_range(

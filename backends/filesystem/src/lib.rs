@@ -140,6 +140,7 @@ impl FilesystemStorage {
         path: &Path,
         data: &[u8],
         mut prepared: Option<fs::File>,
+        meanwhile: &mut dyn FnMut(),
     ) -> std::io::Result<()> {
         use std::ffi::CString;
         use std::os::unix::ffi::OsStrExt;
@@ -180,10 +181,19 @@ impl FilesystemStorage {
             attempt += 1;
         };
         if self.sync {
+            // The data starts on its way to the disk while `meanwhile` runs; the flush then
+            // waits for it, and writes the file's size and name.
+            // SAFETY: `f` is open; the call takes no pointers.
+            unsafe {
+                libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+            }
+            meanwhile();
             if let Err(e) = f.sync_data() {
                 let _ = fs::remove_file(path);
                 return Err(e);
             }
+        } else {
+            meanwhile();
         }
         Ok(())
     }
@@ -195,6 +205,7 @@ impl FilesystemStorage {
         _: &Path,
         _: &[u8],
         _: Option<fs::File>,
+        _: &mut dyn FnMut(),
     ) -> std::io::Result<()> {
         Err(std::io::Error::from(ErrorKind::Unsupported))
     }
@@ -206,9 +217,17 @@ impl FilesystemStorage {
         path: &Path,
         data: &[u8],
         prepared: Option<fs::File>,
+        meanwhile: &mut dyn FnMut(),
     ) -> Result<(), StorageError> {
         let dir = path.parent().unwrap_or(&self.root);
-        let result = match self.create_unnamed_then_link(dir, path, data, prepared) {
+        // Run once at most, whichever way the file is written.
+        let mut pending = Some(meanwhile);
+        let mut once = || {
+            if let Some(f) = pending.take() {
+                f()
+            }
+        };
+        let result = match self.create_unnamed_then_link(dir, path, data, prepared, &mut once) {
             // Unsupported here; or refused, or raced by `remove`s emptying the folder (an
             // unnamed file does not keep its folder from being removed, a temporary name does).
             Err(e)
@@ -219,6 +238,7 @@ impl FilesystemStorage {
             }
             other => other,
         };
+        once();
         result.map_err(|e| io_error(path, e))
     }
 
@@ -275,7 +295,7 @@ impl StorageArea for FilesystemStorage {
         _content_type: FileContentType,
         data: &[u8],
     ) -> Result<(), StorageError> {
-        self.write_new(&self.path_of(uuid)?, data, None)
+        self.write_new(&self.path_of(uuid)?, data, None, &mut || {})
     }
 
     /// A file prepared ahead, if one is ready; else as `create` with a new uuid.
@@ -284,18 +304,23 @@ impl StorageArea for FilesystemStorage {
         content_type: FileContentType,
         data: &[u8],
     ) -> Result<String, StorageError> {
-        match self.ahead.as_ref().and_then(ahead::Ahead::take) {
-            Some(prepared) => {
-                let path = self.path_of(&prepared.uuid)?;
-                self.write_new(&path, data, Some(prepared.file))?;
-                Ok(prepared.uuid)
-            }
-            None => {
-                let uuid = stowage_core::new_uuid();
-                self.create(&uuid, content_type, data)?;
-                Ok(uuid)
-            }
-        }
+        self.create_new_meanwhile(content_type, data, &mut || {})
+    }
+
+    /// `meanwhile` runs once the data is written and on its way to the disk, before the flush
+    /// waits for it.
+    fn create_new_meanwhile(
+        &self,
+        _content_type: FileContentType,
+        data: &[u8],
+        meanwhile: &mut dyn FnMut(),
+    ) -> Result<String, StorageError> {
+        let (uuid, prepared) = match self.ahead.as_ref().and_then(ahead::Ahead::take) {
+            Some(prepared) => (prepared.uuid, Some(prepared.file)),
+            None => (stowage_core::new_uuid(), None),
+        };
+        self.write_new(&self.path_of(&uuid)?, data, prepared, meanwhile)?;
+        Ok(uuid)
     }
 
     fn read(&self, uuid: &str, _content_type: FileContentType) -> Result<Vec<u8>, StorageError> {
@@ -443,7 +468,7 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let write_unnamed = |p: &Path| {
             let d = p.parent().unwrap();
-            match area.create_unnamed_then_link(d, p, &data, None) {
+            match area.create_unnamed_then_link(d, p, &data, None, &mut || {}) {
                 Err(e) if unnamed_files_unsupported(&e) => {
                     eprintln!("O_TMPFILE unsupported here: {e}");
                     area.create_temporary_then_rename(d, p, &data)
@@ -471,7 +496,13 @@ mod tests {
         let id = new_uuid();
         let path = area.path_of(&id).unwrap();
         write_unnamed(&path).unwrap();
-        let again = area.create_unnamed_then_link(path.parent().unwrap(), &path, b"other", None);
+        let again = area.create_unnamed_then_link(
+            path.parent().unwrap(),
+            &path,
+            b"other",
+            None,
+            &mut || {},
+        );
         assert!(again.is_err(), "an existing file was replaced");
         assert_eq!(fs::read(&path).unwrap(), data);
     }

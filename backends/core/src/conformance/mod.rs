@@ -170,6 +170,7 @@ macro_rules! storage_conformance_tests {
     ($make:expr) => {
         $crate::__stowage_conformance_tests! { storage, $make;
             create_then_read,
+            create_new_runs_work_once,
             read_range_clamps,
             empty_file,
             missing_file_not_found,

@@ -126,6 +126,35 @@ pub fn create_then_read(area: &dyn StorageArea) {
     );
 }
 
+/// `create_new` and `create_new_meanwhile` choose a new uuid per file; the latter runs its
+/// work exactly once, and the file is complete when it returns.
+pub fn create_new_runs_work_once(area: &dyn StorageArea) {
+    let data = pattern(200_000, 7);
+    let mut uuids = std::collections::HashSet::new();
+    for i in 0..5 {
+        let mut runs = 0;
+        let uuid = area
+            .create_new_meanwhile(FileContentType::DICOM, &data, &mut || runs += 1)
+            .unwrap_or_else(|e| panic!("create_new_meanwhile #{i}: {e}"));
+        assert_eq!(runs, 1, "work run {runs} times for file #{i}");
+        assert_bytes(
+            &read(area, &uuid, FileContentType::DICOM),
+            &data,
+            "file read back",
+        );
+        assert!(uuids.insert(uuid), "a uuid given twice");
+    }
+    let uuid = area
+        .create_new(FileContentType::DICOM, b"small")
+        .unwrap_or_else(|e| panic!("create_new: {e}"));
+    assert_bytes(
+        &read(area, &uuid, FileContentType::DICOM),
+        b"small",
+        "small file",
+    );
+    assert!(uuids.insert(uuid), "a uuid given twice");
+}
+
 /// `read_range` returns `start..end` clamped to the file's size, empty when out of range.
 pub fn read_range_clamps(area: &dyn StorageArea) {
     let uuid = new_uuid();
