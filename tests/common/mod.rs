@@ -381,28 +381,51 @@ impl Server {
     }
 
     /// Waits until `/changes` shows no more Stable* to come: every patient is stable.
+    /// Waits until every patient, study and series is stable, and its `Stable*` change is
+    /// logged (a resource turns stable a moment before its change is committed).
     pub fn wait_stable(&self, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         loop {
-            let pats = self.get_json("/patients?expand");
-            let all = pats
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|p| p["IsStable"] == json!(true));
-            let series = self.get_json("/series?expand");
-            let all_series = series
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|p| p["IsStable"] == json!(true));
-            if all && all_series {
-                return;
+            let mut all = true;
+            let mut ids = Vec::new();
+            for level in ["patients", "studies", "series"] {
+                for r in self
+                    .get_json(&format!("/{level}?expand"))
+                    .as_array()
+                    .unwrap()
+                {
+                    all &= r["IsStable"] == json!(true);
+                    ids.push(r["ID"].as_str().unwrap().to_string());
+                }
+            }
+            if all {
+                let logged = self.stable_changes_logged();
+                if ids.iter().all(|id| logged.contains(id)) {
+                    return;
+                }
             }
             if Instant::now() > deadline {
                 panic!("resources did not become stable");
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The resources whose `Stable*` change is in the log.
+    fn stable_changes_logged(&self) -> std::collections::HashSet<String> {
+        let mut ids = std::collections::HashSet::new();
+        let mut since = 0;
+        loop {
+            let page = self.get_json(&format!("/changes?since={since}&limit=1000"));
+            for c in page["Changes"].as_array().unwrap() {
+                if c["ChangeType"].as_str().unwrap().starts_with("Stable") {
+                    ids.insert(c["ID"].as_str().unwrap().to_string());
+                }
+            }
+            since = page["Last"].as_i64().unwrap();
+            if page["Done"] == json!(true) {
+                return ids;
+            }
         }
     }
 }
