@@ -5,7 +5,8 @@
 //! A file appears complete or not at all: on Linux it is written as an unnamed file of its
 //! folder (`O_TMPFILE`) and given its name once complete; elsewhere it is written under a
 //! temporary name and renamed. Unless `sync` is off, it is then flushed to disk, the new
-//! folder entry included, before `create` returns.
+//! folder entry included, before `create` returns, and its pages leave the page cache (see
+//! [`drop_cached_pages`]).
 //!
 //! On Linux, the folders and unnamed files of the next few new files are prepared ahead by a
 //! background thread (see [`ahead`]): `create_new` then only writes, names and flushes.
@@ -192,6 +193,7 @@ impl FilesystemStorage {
                 let _ = fs::remove_file(path);
                 return Err(e);
             }
+            drop_cached_pages(&f);
         } else {
             meanwhile();
         }
@@ -260,6 +262,7 @@ impl FilesystemStorage {
             f.write_all(data)?;
             if self.sync {
                 f.sync_data()?;
+                drop_cached_pages(&f);
             }
             fs::rename(&tmp, path)
         };
@@ -267,6 +270,28 @@ impl FilesystemStorage {
             let _ = fs::remove_file(&tmp);
         })
     }
+}
+
+/// Drops a file's pages from the page cache once it is on disk (Linux; elsewhere nothing).
+///
+/// A stored file is seldom read again soon, and its cached pages would only push others out.
+/// Freeing them at once also makes the next file's pages cheap: the kernel hands the pages just
+/// freed to the next write, where a page never used before (or given back to the hypervisor,
+/// as virtual machines do with free memory) costs a fault on the host when it is first written.
+/// Measured on this project's 2-core virtual machine, eight writers of 131 KiB files: 105–115 µs
+/// of CPU per file instead of 310–390 µs (see bench/RESULTS.md). Dirty pages are never dropped,
+/// which is why this follows the flush.
+fn drop_cached_pages(f: &fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        // SAFETY: `f` is open; the call takes no pointers. Failing only keeps the pages cached.
+        unsafe {
+            libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = f;
 }
 
 /// Errors by which a filesystem (or a sandbox without `/proc`) says it cannot do
