@@ -547,20 +547,37 @@ mod tests {
                 .as_ref()
                 .expect("files are prepared ahead on Linux");
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while ahead.ready_uuids().len() < 4 && std::time::Instant::now() < deadline {
+            while ahead.ready_uuids().len() < ahead::AHEAD && std::time::Instant::now() < deadline {
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             let ready = ahead.ready_uuids();
-            assert_eq!(ready.len(), 4, "prepared files: {ready:?}");
+            assert_eq!(ready.len(), ahead::AHEAD, "prepared files: {ready:?}");
             let uuid = area.create_new(FileContentType::DICOM, &data).unwrap();
             assert!(ready.contains(&uuid), "{uuid} was not prepared ahead");
             assert_eq!(area.read(&uuid, FileContentType::DICOM).unwrap(), data);
             stored.push(uuid);
         }
-        for _ in 0..10 {
+        // More than are kept ready: the stock is refilled once it runs low.
+        for _ in 0..2 * ahead::AHEAD {
             let uuid = area.create_new(FileContentType::DICOM, &data).unwrap();
             assert_eq!(area.read(&uuid, FileContentType::DICOM).unwrap(), data);
             stored.push(uuid);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let ahead = area.ahead.as_ref().unwrap();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            // Without refills, the stock would be empty by now.
+            while ahead.ready_uuids().len() <= ahead::REFILL_AT
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            let ready = ahead.ready_uuids().len();
+            assert!(
+                ready > ahead::REFILL_AT,
+                "the stock is refilled: {ready} ready"
+            );
         }
         stored.sort();
         let mut listed = area.list_uuids().unwrap().unwrap();
