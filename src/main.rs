@@ -8,6 +8,7 @@ mod delete;
 mod error;
 mod files;
 mod group_commit;
+mod hashing;
 mod ids;
 mod ingest;
 mod jobs;
