@@ -6,9 +6,10 @@
 //! AVX-512 test machine). Concurrent stores meet here: each hands its bytes over before writing
 //! its file ([`HashBatcher::submit`]), and asks for its digest once the file is flushed
 //! ([`HashTicket::digest`]). The first store to ask hashes every file handed over by then, its
-//! own included; the others usually find theirs done. The flush of a file (a millisecond or
-//! more) leaves time for the next stores' bytes to arrive.
+//! own included; the others usually find theirs done, or wait for the batch that holds it. The
+//! flush of a file (a millisecond or more) leaves time for the next stores' bytes to arrive.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::ingest::SharedBytes;
@@ -16,22 +17,25 @@ use crate::ingest::SharedBytes;
 /// Most files hashed together: the lanes of a 512-bit register.
 const MAX_BATCH: usize = 16;
 
-/// Files waiting for their digest, and whether a batch is being hashed.
+/// Files waiting for their digest.
 #[derive(Default)]
 pub struct HashBatcher {
     state: Mutex<BatchState>,
+    /// Told when a batch is done.
     hashed: Condvar,
 }
 
 #[derive(Default)]
 struct BatchState {
+    /// Files handed over and not yet taken into a batch.
     waiting: Vec<Arc<Entry>>,
-    hashing: bool,
 }
 
 struct Entry {
     bytes: SharedBytes,
     digest: OnceLock<String>,
+    /// Taken into a batch that failed (a panic): its store hashes it itself.
+    abandoned: AtomicBool,
 }
 
 /// A file handed over for hashing.
@@ -56,7 +60,6 @@ impl HashBatcher {
         HashBatcher {
             state: Mutex::new(BatchState {
                 waiting: Vec::new(),
-                hashing: false,
             }),
             hashed: Condvar::new(),
         }
@@ -71,6 +74,7 @@ impl HashBatcher {
         let entry = Arc::new(Entry {
             bytes,
             digest: OnceLock::new(),
+            abandoned: AtomicBool::new(false),
         });
         self.lock().waiting.push(entry.clone());
         HashTicket {
@@ -82,36 +86,53 @@ impl HashBatcher {
 
 impl HashTicket<'_> {
     /// The MD5 (lowercase hex): computed by another store's batch, or now, in a batch of this
-    /// file and every other still waiting.
+    /// file and every other still waiting. Several batches may be hashed at once; a store
+    /// waits only for the batch that holds its own file.
     pub fn digest(self) -> String {
         let mut state = self.batcher.lock();
         loop {
             if let Some(digest) = self.entry.digest.get() {
                 return digest.clone();
             }
-            if !state.hashing {
+            if let Some(i) = state
+                .waiting
+                .iter()
+                .position(|e| Arc::ptr_eq(e, &self.entry))
+            {
+                state.waiting.swap_remove(i);
                 break;
             }
-            // Another store is hashing a batch, perhaps with this file in it.
+            if self.entry.abandoned.load(Ordering::Acquire) {
+                drop(state);
+                return hex(&md5_many::md5((*self.entry.bytes).as_ref()));
+            }
+            // In a batch another store is hashing.
             state = self
                 .batcher
                 .hashed
                 .wait(state)
                 .unwrap_or_else(|p| p.into_inner());
         }
-        // This file first, then the others waiting (up to the batch size).
-        state.waiting.retain(|e| !Arc::ptr_eq(e, &self.entry));
+        // This file first, then others waiting (up to the batch size).
         let others = state.waiting.len().min(MAX_BATCH - 1);
         let mut batch = vec![self.entry.clone()];
         batch.extend(state.waiting.drain(..others));
-        state.hashing = true;
         drop(state);
-        let done = HashingDone(self.batcher);
-        let inputs: Vec<&[u8]> = batch.iter().map(|e| (*e.bytes).as_ref()).collect();
-        let mut digests = vec![[0u8; 16]; inputs.len()];
-        md5_many::md5_many(&inputs, &mut digests);
-        for (entry, digest) in batch.iter().zip(&digests) {
-            let _ = entry.digest.set(hex(digest));
+        let done = BatchDone {
+            batcher: self.batcher,
+            batch: &batch,
+        };
+        if let [alone] = batch.as_slice() {
+            let _ = alone
+                .digest
+                .set(hex(&md5_many::md5((*alone.bytes).as_ref())));
+        } else {
+            let inputs: Vec<&[u8]> = batch.iter().map(|e| (*e.bytes).as_ref()).collect();
+            let mut digests = vec![[0u8; 16]; inputs.len()];
+            md5_many::md5_many(&inputs, &mut digests);
+            for (entry, digest) in batch.iter().zip(&digests) {
+                let _ = entry.digest.set(hex(digest));
+            }
         }
         drop(done);
         self.entry
@@ -134,13 +155,23 @@ impl Drop for HashTicket<'_> {
     }
 }
 
-/// Ends a batch, even if hashing panicked: the stores waiting for it then hash their own.
-struct HashingDone<'a>(&'a HashBatcher);
+/// Ends a batch, even if hashing panicked (its stores then hash their own files), and wakes the
+/// stores waiting for it.
+struct BatchDone<'a> {
+    batcher: &'a HashBatcher,
+    batch: &'a [Arc<Entry>],
+}
 
-impl Drop for HashingDone<'_> {
+impl Drop for BatchDone<'_> {
     fn drop(&mut self) {
-        self.0.lock().hashing = false;
-        self.0.hashed.notify_all();
+        for entry in self.batch {
+            if entry.digest.get().is_none() {
+                entry.abandoned.store(true, Ordering::Release);
+            }
+        }
+        // Under the lock: a store checks its file, then waits, without missing this.
+        let _state = self.batcher.lock();
+        self.batcher.hashed.notify_all();
     }
 }
 
@@ -200,7 +231,7 @@ mod tests {
 
     /// A ticket dropped unused leaves nothing queued.
     #[test]
-    fn an_abandoned_file_leaves_the_queue() {
+    fn a_dropped_ticket_leaves_the_queue() {
         let batcher = HashBatcher::new();
         let kept = batcher.submit(file(5000, 1));
         drop(batcher.submit(file(7000, 2)));
