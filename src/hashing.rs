@@ -209,6 +209,20 @@ mod tests {
         assert_eq!(hex(&md5_many::md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
     }
 
+    /// One file at a time (the single-stream compressor), every length around the 64-byte
+    /// blocks and their padding, and large files.
+    #[test]
+    fn single_digests_match_an_independent_implementation() {
+        let data = file(300_000, 7);
+        let data: &[u8] = (*data).as_ref();
+        let lengths = (0..300).chain([1000, 4095, 4096, 65_536, 131_072, 134_333, 300_000]);
+        for len in lengths {
+            let digest = hex(&md5_many::md5(&data[..len]));
+            assert_eq!(digest, reference(&data[..len]), "length {len}");
+            assert_eq!(crate::ingest::md5_hex(&data[..len]), digest);
+        }
+    }
+
     /// Many threads at once, each asking for its digest after the others have queued theirs.
     #[test]
     fn concurrent_stores_each_get_their_digest() {
