@@ -44,8 +44,13 @@ pub struct HashTicket<'a> {
     entry: Arc<Entry>,
 }
 
+/// The MD5 of some bytes in lowercase hex, as Orthanc records attachments and ETags.
+pub fn md5_hex(data: &[u8]) -> String {
+    hex(&md5_many::md5(data))
+}
+
 /// Lowercase hex of a digest.
-pub fn hex(digest: &[u8; 16]) -> String {
+fn hex(digest: &[u8; 16]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(32);
     for b in digest {
@@ -104,7 +109,7 @@ impl HashTicket<'_> {
             }
             if self.entry.abandoned.load(Ordering::Acquire) {
                 drop(state);
-                return hex(&md5_many::md5((*self.entry.bytes).as_ref()));
+                return md5_hex((*self.entry.bytes).as_ref());
             }
             // In a batch another store is hashing.
             state = self
@@ -122,24 +127,20 @@ impl HashTicket<'_> {
             batcher: self.batcher,
             batch: &batch,
         };
-        if let [alone] = batch.as_slice() {
-            let _ = alone
-                .digest
-                .set(hex(&md5_many::md5((*alone.bytes).as_ref())));
+        let mut digests: Vec<String> = if let [alone] = batch.as_slice() {
+            vec![md5_hex((*alone.bytes).as_ref())]
         } else {
             let inputs: Vec<&[u8]> = batch.iter().map(|e| (*e.bytes).as_ref()).collect();
-            let mut digests = vec![[0u8; 16]; inputs.len()];
-            md5_many::md5_many(&inputs, &mut digests);
-            for (entry, digest) in batch.iter().zip(&digests) {
-                let _ = entry.digest.set(hex(digest));
-            }
+            let mut raw = vec![[0u8; 16]; inputs.len()];
+            md5_many::md5_many(&inputs, &mut raw);
+            raw.iter().map(hex).collect()
+        };
+        for (entry, digest) in batch.iter().zip(&digests) {
+            let _ = entry.digest.set(digest.clone());
         }
         drop(done);
-        self.entry
-            .digest
-            .get()
-            .cloned()
-            .unwrap_or_else(|| hex(&md5_many::md5((*self.entry.bytes).as_ref())))
+        // This file came first in the batch.
+        digests.swap_remove(0)
     }
 }
 
@@ -206,7 +207,7 @@ mod tests {
         for (ticket, f) in tickets.into_iter().zip(&files) {
             assert_eq!(ticket.digest(), reference((**f).as_ref()));
         }
-        assert_eq!(hex(&md5_many::md5(b"")), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
     }
 
     /// One file at a time (the single-stream compressor), every length around the 64-byte
@@ -217,9 +218,11 @@ mod tests {
         let data: &[u8] = (*data).as_ref();
         let lengths = (0..300).chain([1000, 4095, 4096, 65_536, 131_072, 134_333, 300_000]);
         for len in lengths {
-            let digest = hex(&md5_many::md5(&data[..len]));
-            assert_eq!(digest, reference(&data[..len]), "length {len}");
-            assert_eq!(crate::ingest::md5_hex(&data[..len]), digest);
+            assert_eq!(
+                md5_hex(&data[..len]),
+                reference(&data[..len]),
+                "length {len}"
+            );
         }
     }
 

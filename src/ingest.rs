@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::context::ServerContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::group_commit::{FileSlot, PendingStore, SlotFiller};
-use crate::hashing::HashBatcher;
+use crate::hashing::{md5_hex, HashBatcher};
 use crate::ids::instance_hashes;
 use std::sync::Arc;
 
@@ -64,11 +64,6 @@ pub fn dicom_error(e: DicomError) -> ApiError {
         DicomError::OutOfRange => ApiError::new(ErrorCode::ParameterOutOfRange),
         DicomError::NoPixelData => ApiError::with_details(ErrorCode::BadFileFormat, e.to_string()),
     }
-}
-
-/// The MD5 of some bytes in lowercase hex, as Orthanc records attachments and ETags.
-pub fn md5_hex(data: &[u8]) -> String {
-    crate::hashing::hex(&md5_many::md5(data))
 }
 
 /// zlib with the uncompressed size first (little-endian u64), as Orthanc stores compressed files.

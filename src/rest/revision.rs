@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
-pub use crate::ingest::md5_hex;
+pub use crate::hashing::md5_hex;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Etag {

@@ -380,7 +380,6 @@ impl Server {
         }
     }
 
-    /// Waits until `/changes` shows no more Stable* to come: every patient is stable.
     /// Waits until every patient, study and series is stable, and its `Stable*` change is
     /// logged (a resource turns stable a moment before its change is committed).
     pub fn wait_stable(&self, timeout: Duration) {
