@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a throw-away single-node Garage (an S3-compatible object store) on free loopback
-# ports, for the tests of the S3 storage area (backends/s3), and prints `export` lines:
+# ports, for the tests of the S3 storage area (backends/storage/s3), and prints `export` lines:
 #
 #     eval "$(scripts/garage.sh)"
 #     CARGO_TARGET_DIR=/tmp/target-s3 cargo test -p stowage-storage-s3

@@ -712,7 +712,7 @@ fn changes_followed_while_writing_miss_nothing() {
 #[test]
 fn migration_keeps_the_change_log() {
     let db = TestDb::create();
-    db.execute(include_str!("../../../schema/postgres/001_initial.sql"));
+    db.execute(include_str!("../../../../schema/postgres/001_initial.sql"));
     db.execute(
         "CREATE TABLE StowageSchemaVersion(version INTEGER PRIMARY KEY, \
              appliedAt TIMESTAMPTZ NOT NULL DEFAULT now()); \

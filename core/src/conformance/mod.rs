@@ -7,7 +7,7 @@
 //! same assertions:
 //!
 //! ```ignore
-//! // backends/sqlite/tests/conformance.rs
+//! // backends/index/sqlite/tests/conformance.rs
 //! use stowage_core::conformance::Guarded;
 //!
 //! fn fresh() -> Guarded<SqliteIndex, tempfile::TempDir> {

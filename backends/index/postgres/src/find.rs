@@ -1,5 +1,5 @@
 //! Compiles a [`FindQuery`] into one SQL statement over `Resources` and `MainDicomTags`, with
-//! the same semantics as the SQLite backend's (`backends/sqlite/src/find.rs`).
+//! the same semantics as the SQLite backend's (`backends/index/sqlite/src/find.rs`).
 
 use stowage_core::find::normalize_for_matching;
 use stowage_core::{

@@ -7,8 +7,8 @@ use crate::sql_error;
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../schema/sqlite/001_initial.sql"),
-    include_str!("../../../schema/sqlite/002_fewer_pages_per_instance.sql"),
+    include_str!("../../../../schema/sqlite/001_initial.sql"),
+    include_str!("../../../../schema/sqlite/002_fewer_pages_per_instance.sql"),
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

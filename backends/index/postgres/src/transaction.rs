@@ -1,5 +1,5 @@
 //! One PostgreSQL transaction implementing every index operation, with the semantics of the
-//! SQLite backend (`backends/sqlite/src/transaction.rs`) and as few round trips as possible.
+//! SQLite backend (`backends/index/sqlite/src/transaction.rs`) and as few round trips as possible.
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -43,7 +43,7 @@ fn find_or_start_server() -> Result<Server, String> {
             .collect()
     } else {
         let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/garage.sh");
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../scripts/garage.sh");
         eprintln!(
             "STOWAGE_TEST_S3_ENDPOINT not set: starting Garage with {}",
             script.display()

@@ -10,9 +10,9 @@ use crate::{describe, pg_error, LOCK_CLASS, LOCK_MIGRATION};
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    include_str!("../../../schema/postgres/001_initial.sql"),
-    include_str!("../../../schema/postgres/002_ordered_changes.sql"),
-    include_str!("../../../schema/postgres/003_publish_by_pending_id.sql"),
+    include_str!("../../../../schema/postgres/001_initial.sql"),
+    include_str!("../../../../schema/postgres/002_ordered_changes.sql"),
+    include_str!("../../../../schema/postgres/003_publish_by_pending_id.sql"),
 ];
 
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
