@@ -1,23 +1,15 @@
 //! Stowage: a lightweight RESTful DICOM server compatible with Orthanc's REST API.
 
-mod archive;
-mod clock;
+//!
+//! Layers, each using only those below it: `main` → `server` (runs the fronts) → `rest` (the
+//! HTTP front) → `app` (what the fronts are given) → `services` → `support`, `config`.
+
+mod app;
 mod config;
-mod context;
-mod delete;
-mod error;
-mod files;
-mod group_commit;
-mod hashing;
-mod ids;
-mod ingest;
-mod jobs;
-mod json;
-mod recycling;
-mod resources;
 mod rest;
 mod server;
-mod stable;
+mod services;
+mod support;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -108,16 +100,16 @@ fn main() -> ExitCode {
     };
     // Opened outside the runtime, and released after it: the PostgreSQL backend runs its own
     // runtime, which must be neither started nor dropped inside an async task.
-    let ctx = match server::open_context(config) {
-        Ok(ctx) => ctx,
+    let app = match app::open(config) {
+        Ok(app) => app,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(server::run(ctx.clone()));
+    let result = runtime.block_on(server::run(app.clone()));
     drop(runtime);
-    drop(ctx);
+    drop(app);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context as TaskContext, Poll};
 
 use axum::body::{Body, Bytes};
 use axum::extract::Path;
@@ -22,14 +22,16 @@ use serde_json::{json, Map, Value};
 use stowage_core::ResourceType;
 use tokio::sync::mpsc;
 
-use super::Ctx;
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::jobs::JobSpec;
-use crate::json::Json;
-use crate::resources::{ancestor_at, descendants_at, lookup_at_level, resource_json};
+use super::answer::{Ctx, Routes};
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::json::Json;
+use crate::app::App;
+use crate::services::archive::{self, write_archive, ArchiveError};
+use crate::services::bulk;
+use crate::services::context::Context;
+use crate::services::jobs::JobSpec;
 
-pub fn routes() -> Router<Arc<ServerContext>> {
+pub fn routes() -> Routes {
     let mut router = Router::new();
     for level in [
         ResourceType::Patient,
@@ -73,7 +75,7 @@ struct ChannelStream(mpsc::Receiver<Chunk>);
 
 impl futures_core::Stream for ChannelStream {
     type Item = Chunk;
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Chunk>> {
         self.0.poll_recv(cx)
     }
 }
@@ -118,10 +120,10 @@ impl Write for ChannelWriter {
 
 /// A streamed answer fed by `produce`, run on a blocking thread.
 pub fn streamed(
-    ctx: &Arc<ServerContext>,
+    ctx: &Arc<Context>,
     mime: &'static str,
     filename: Option<String>,
-    produce: impl FnOnce(&ServerContext, &mut ChannelWriter) -> ApiResult<()> + Send + 'static,
+    produce: impl FnOnce(&Context, &mut ChannelWriter) -> ApiResult<()> + Send + 'static,
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Chunk>(4);
     let c = ctx.clone();
@@ -150,12 +152,10 @@ pub fn streamed(
     r
 }
 
-/// Streams a file (a job's output).
-pub fn stream_file(ctx: &Arc<ServerContext>, path: std::path::PathBuf, name: String) -> Response {
+/// Streams a ZIP file (a job's output).
+pub fn stream_file(ctx: &Arc<Context>, mut file: std::fs::File, name: String) -> Response {
     streamed(ctx, "application/zip", Some(name), move |_, w| {
-        let mut f = std::fs::File::open(&path)
-            .map_err(|e| ApiError::with_details(ErrorCode::InexistentFile, e.to_string()))?;
-        std::io::copy(&mut f, w)
+        std::io::copy(&mut file, w)
             .map_err(|e| ApiError::with_details(ErrorCode::CannotWriteFile, e.to_string()))?;
         Ok(())
     })
@@ -217,57 +217,46 @@ fn job_answer(id: &str) -> Json {
 
 /// Plans then streams an archive of `resources` (checked to exist first).
 async fn sync_archive(
-    ctx: &Arc<ServerContext>,
+    ctx: &Arc<Context>,
     resources: Vec<String>,
     media: bool,
     filename: String,
 ) -> ApiResult<Response> {
-    let plan = ctx
-        .read(move |tx| {
-            let resolved = crate::archive::resolve_resources(tx, &resources)?;
-            crate::archive::plan(tx, &resolved, media)
-        })
-        .await?;
+    let plan = archive::plan_of(ctx, resources, media).await?;
     Ok(streamed(
         ctx,
         "application/zip",
         Some(filename),
         move |c, w| {
-            crate::archive::write_archive(c, &plan, media, w, |_, _| Ok::<(), ApiError>(()))?;
+            write_archive(c, &plan, media, w, |_, _| Ok::<(), ArchiveError>(()))?;
             Ok(())
         },
     ))
 }
 
-async fn check_level(ctx: &Arc<ServerContext>, id: &str, level: ResourceType) -> ApiResult<()> {
-    let id = id.to_owned();
-    ctx.read(move |tx| lookup_at_level(tx, &id, level).map(|_| ()))
-        .await
-}
-
 async fn archive_get(
-    ctx: Ctx,
+    app: Ctx,
     Path(id): Path<String>,
     level: ResourceType,
     media: bool,
 ) -> ApiResult<Response> {
-    check_level(&ctx, &id, level).await?;
+    archive::check_level(&app.ctx, id.clone(), level).await?;
     let name = format!("{id}.zip");
-    sync_archive(&ctx, vec![id], media, name).await
+    sync_archive(&app.ctx, vec![id], media, name).await
 }
 
 async fn archive_post(
-    ctx: Ctx,
+    app: Ctx,
     Path(id): Path<String>,
     body: Bytes,
     level: ResourceType,
     media: bool,
 ) -> ApiResult<Response> {
     let body = parse_body(&body)?;
-    check_level(&ctx, &id, level).await?;
+    archive::check_level(&app.ctx, id.clone(), level).await?;
     let extended = flag(&body, "Extended")?.unwrap_or(false);
     run_archive(
-        &ctx,
+        &app,
         &body,
         vec![id.clone()],
         media,
@@ -278,7 +267,7 @@ async fn archive_post(
 }
 
 async fn run_archive(
-    ctx: &Arc<ServerContext>,
+    app: &App,
     body: &Map<String, Value>,
     resources: Vec<String>,
     media: bool,
@@ -288,10 +277,8 @@ async fn run_archive(
     if asynchronous(body)? {
         let priority = priority(body)?;
         // Unknown resources are refused now rather than by a failing job.
-        let r = resources.clone();
-        ctx.read(move |tx| crate::archive::resolve_resources(tx, &r).map(|_| ()))
-            .await?;
-        let id = ctx.jobs.submit(
+        archive::check_resources(&app.ctx, resources.clone()).await?;
+        let id = app.jobs.submit(
             JobSpec::Archive {
                 resources,
                 media,
@@ -301,38 +288,31 @@ async fn run_archive(
         );
         return Ok(job_answer(&id).into_response());
     }
-    sync_archive(ctx, resources, media, filename).await
+    sync_archive(&app.ctx, resources, media, filename).await
 }
 
-async fn create(ctx: Ctx, body: Bytes, media: bool, extended: bool) -> ApiResult<Response> {
+async fn create(app: Ctx, body: Bytes, media: bool, extended: bool) -> ApiResult<Response> {
     let body = parse_body(&body)?;
     let resources = resources_field(&body)?;
     let extended = extended || flag(&body, "Extended")?.unwrap_or(false);
     let name = if media { "Media.zip" } else { "Archive.zip" };
-    run_archive(&ctx, &body, resources, media, extended, name.into()).await
+    run_archive(&app, &body, resources, media, extended, name.into()).await
 }
 
 // ---------------------------------------------------------------------------
 // Bulk operations
 // ---------------------------------------------------------------------------
 
-async fn bulk_delete(ctx: Ctx, body: Bytes) -> ApiResult<Response> {
+async fn bulk_delete(app: Ctx, body: Bytes) -> ApiResult<Response> {
     let body = parse_body(&body)?;
     let resources = resources_field(&body)?;
     if asynchronous(&body)? {
-        let id = ctx
+        let id = app
             .jobs
             .submit(JobSpec::BulkDelete { resources }, priority(&body)?);
         return Ok(job_answer(&id).into_response());
     }
-    let c = ctx.0.clone();
-    ctx.blocking(move || {
-        for id in &resources {
-            crate::jobs::delete_any(&c, id)?;
-        }
-        Ok(())
-    })
-    .await?;
+    bulk::delete_all(&app.ctx, resources).await?;
     Ok(Json(json!({})).into_response())
 }
 
@@ -345,7 +325,7 @@ fn parse_level(name: &str) -> Option<ResourceType> {
 /// `{"Resources": [...], "Level"?, "Metadata"? (default true)}`: the JSON of each resource
 /// (as `GET /{level}/{id}`), with its metadata; with `Level`, the resources at that level
 /// above or below the listed ones (each once). Unknown IDs are skipped.
-async fn bulk_content(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
+async fn bulk_content(app: Ctx, body: Bytes) -> ApiResult<Json> {
     let body = parse_body(&body)?;
     let resources = resources_field(&body)?;
     let level = match body.get("Level") {
@@ -357,43 +337,7 @@ async fn bulk_content(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
         Some(_) => return Err(ApiError::bad_request("Field \"Level\" must be a string")),
     };
     let with_metadata = flag(&body, "Metadata")?.unwrap_or(true);
-    let c = ctx.0.clone();
-    ctx.read(move |tx| {
-        let mut targets: Vec<(stowage_core::InternalId, ResourceType)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for id in &resources {
-            let Some((internal, at)) = tx.lookup_resource(id)? else {
-                continue;
-            };
-            let found = match level {
-                None => vec![internal],
-                Some(l) if l.code() < at.code() => vec![ancestor_at(tx, internal, at, l)?],
-                Some(l) => descendants_at(tx, internal, at, l)?,
-            };
-            let l = level.unwrap_or(at);
-            for f in found {
-                if seen.insert(f) {
-                    targets.push((f, l));
-                }
-            }
-        }
-        let mut out = Vec::with_capacity(targets.len());
-        for (internal, l) in targets {
-            let public = tx.get_public_id(internal)?;
-            let mut v = resource_json(&c, tx, internal, l, &public)?;
-            if with_metadata {
-                let mut m = Map::new();
-                for (kind, value, _) in tx.get_all_metadata(internal)? {
-                    m.insert(
-                        super::metadata::metadata_name(&c.config, kind),
-                        json!(value),
-                    );
-                }
-                v["Metadata"] = Value::Object(m);
-            }
-            out.push(v);
-        }
-        Ok(Json(Value::Array(out)))
-    })
-    .await
+    Ok(Json(
+        bulk::content(&app.ctx, resources, level, with_metadata).await?,
+    ))
 }

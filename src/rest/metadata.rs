@@ -1,25 +1,21 @@
 //! `/{level}/{id}/metadata[/{name}]`, with revisions.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::{json, Map, Value};
-use stowage_core::{ChangeType, IndexTransaction, InternalId, MetadataType, ResourceType};
+use stowage_core::ResourceType;
 
+use super::answer::{text, Ctx, Routes};
+use super::error::ApiResult;
+use super::etag;
+use super::json::Json;
 use super::query::QueryArgs;
-use super::revision::{self, md5_hex, Etag};
-use super::{text, Ctx};
-use crate::config::Config;
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::json::Json;
-use crate::resources::{log_change, lookup_at_level};
+use crate::services::metadata::{self, resolve};
 
-pub fn routes() -> Router<Arc<ServerContext>> {
+pub fn routes() -> Routes {
     let mut router = Router::new();
     for level in ResourceType::ALL {
         let base = format!("/{}/{{id}}/metadata", level.collection());
@@ -35,147 +31,63 @@ pub fn routes() -> Router<Arc<ServerContext>> {
     router
 }
 
-/// A metadata key from its REST name: a core name, a `UserMetadata` name, or a number.
-pub fn metadata_type(config: &Config, name: &str) -> Option<MetadataType> {
-    MetadataType::from_core_name(name)
-        .or_else(|| config.user_metadata.get(name).map(|c| MetadataType(*c)))
-        .or_else(|| name.parse::<u16>().ok().map(|n| MetadataType(n.into())))
-}
-
-pub fn metadata_name(config: &Config, kind: MetadataType) -> String {
-    if let Some(n) = kind.core_name() {
-        return n.to_owned();
-    }
-    config
-        .user_metadata
-        .iter()
-        .find(|(_, c)| **c == kind.0)
-        .map(|(n, _)| n.clone())
-        .unwrap_or_else(|| kind.0.to_string())
-}
-
-pub(crate) fn resolve(config: &Config, name: &str) -> ApiResult<MetadataType> {
-    metadata_type(config, name).ok_or_else(|| {
-        ApiError::with_details(
-            ErrorCode::InexistentItem,
-            format!("Unknown metadata: {name}"),
-        )
-    })
-}
-
 async fn list(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     RawQuery(q): RawQuery,
     level: ResourceType,
 ) -> ApiResult<Json> {
     let expand = QueryArgs::parse(q.as_deref()).flag("expand");
-    let c = ctx.0.clone();
-    ctx.read(move |tx| {
-        let id = lookup_at_level(tx, &public_id, level)?;
-        let all = tx.get_all_metadata(id)?;
-        if expand {
-            let mut m = Map::new();
-            for (kind, value, _) in all {
-                m.insert(metadata_name(&c.config, kind), json!(value));
-            }
-            Ok(Json(Value::Object(m)))
-        } else {
-            Ok(Json(json!(all
-                .iter()
-                .map(|(k, _, _)| metadata_name(&c.config, *k))
-                .collect::<Vec<_>>())))
+    let all = metadata::list(&app.ctx, public_id, level).await?;
+    if expand {
+        let mut m = Map::new();
+        for (name, value) in all {
+            m.insert(name, json!(value));
         }
-    })
-    .await
-}
-
-fn current(
-    tx: &mut dyn IndexTransaction,
-    id: InternalId,
-    kind: MetadataType,
-) -> ApiResult<Option<(String, Etag)>> {
-    Ok(tx.lookup_metadata(id, kind)?.map(|(v, revision)| {
-        let md5 = md5_hex(v.as_bytes());
-        (v, Etag { revision, md5 })
-    }))
+        Ok(Json(Value::Object(m)))
+    } else {
+        Ok(Json(json!(all
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect::<Vec<_>>())))
+    }
 }
 
 async fn get_one(
-    ctx: Ctx,
+    app: Ctx,
     Path((public_id, name)): Path<(String, String)>,
     headers: HeaderMap,
     level: ResourceType,
 ) -> ApiResult<Response> {
-    let kind = resolve(&ctx.config, &name)?;
-    let (value, etag) = ctx
-        .read(move |tx| {
-            let id = lookup_at_level(tx, &public_id, level)?;
-            current(tx, id, kind)?.ok_or_else(ApiError::not_found)
-        })
-        .await?;
-    if revision::not_modified(&headers, &etag) {
-        return Ok(revision::not_modified_response(&etag));
+    let kind = resolve(&app.ctx.config, &name)?;
+    let (value, etag) = metadata::get(&app.ctx, public_id, level, kind).await?;
+    if etag::not_modified(&headers, &etag) {
+        return Ok(etag::not_modified_response(&etag));
     }
-    Ok(revision::with_etag(text(value), &etag))
-}
-
-fn log_update(
-    tx: &mut dyn IndexTransaction,
-    level: ResourceType,
-    public_id: &str,
-) -> ApiResult<()> {
-    log_change(tx, ChangeType::UpdatedMetadata, level, public_id)
+    Ok(etag::with_etag(text(value), &etag))
 }
 
 async fn put(
-    ctx: Ctx,
+    app: Ctx,
     Path((public_id, name)): Path<(String, String)>,
     headers: HeaderMap,
     body: String,
     level: ResourceType,
 ) -> ApiResult<Response> {
-    let kind = resolve(&ctx.config, &name)?;
-    if !kind.is_user_defined() {
-        return Err(ApiError::forbidden());
-    }
-    let expected = revision::if_match(&headers)?;
-    let check = ctx.config.check_revisions;
-    let md5 = md5_hex(body.as_bytes());
-    let value = body.clone();
-    let revision = ctx
-        .write(move |tx| {
-            let id = lookup_at_level(tx, &public_id, level)?;
-            let cur = current(tx, id, kind)?;
-            let rev =
-                revision::next_revision(cur.as_ref().map(|(_, e)| e), expected.as_ref(), check)?;
-            tx.set_metadata(id, kind, &value, rev)?;
-            log_update(tx, level, &public_id)?;
-            Ok(rev)
-        })
-        .await?;
-    Ok(revision::with_etag(text(""), &Etag { revision, md5 }))
+    let kind = resolve(&app.ctx.config, &name)?;
+    let expected = etag::if_match(&headers)?;
+    let etag = metadata::put(&app.ctx, public_id, level, kind, body, expected).await?;
+    Ok(etag::with_etag(text(""), &etag))
 }
 
 async fn delete(
-    ctx: Ctx,
+    app: Ctx,
     Path((public_id, name)): Path<(String, String)>,
     headers: HeaderMap,
     level: ResourceType,
 ) -> ApiResult<Response> {
-    let kind = resolve(&ctx.config, &name)?;
-    if !kind.is_user_defined() {
-        return Err(ApiError::forbidden());
-    }
-    let expected = revision::if_match(&headers)?;
-    let check = ctx.config.check_revisions;
-    ctx.write(move |tx| {
-        let id = lookup_at_level(tx, &public_id, level)?;
-        let cur = current(tx, id, kind)?;
-        revision::check_delete(expected.as_ref(), cur.as_ref().map(|(_, e)| e), check)?;
-        tx.delete_metadata(id, kind)?;
-        log_update(tx, level, &public_id)
-    })
-    .await?;
+    let kind = resolve(&app.ctx.config, &name)?;
+    let expected = etag::if_match(&headers)?;
+    metadata::delete(&app.ctx, public_id, level, kind, expected).await?;
     Ok(text(""))
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use crate::error::{ApiError, ApiResult};
+use super::error::{ApiError, ApiResult, ErrorCode};
 
 pub struct QueryArgs(HashMap<String, String>);
 
@@ -35,7 +35,7 @@ impl QueryArgs {
             None => Ok(None),
             Some(v) => v.parse().map(Some).map_err(|_| {
                 ApiError::with_details(
-                    crate::error::ErrorCode::ParameterOutOfRange,
+                    ErrorCode::ParameterOutOfRange,
                     format!("Argument \"{key}\" must be a non-negative integer: {v}"),
                 )
             }),

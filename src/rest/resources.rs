@@ -1,27 +1,22 @@
 //! Routes shared by the four levels: lists, one resource, parents and children, deletion,
 //! statistics, shared tags, modules, protection.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, RawQuery};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde_json::{json, Map, Value};
-use stowage_core::{IndexTransaction, InternalId, ResourceType};
+use serde_json::{json, Value};
+use stowage_core::ResourceType;
 use stowage_dicom::TagsFormat;
 
+use super::answer::{text, Ctx, Routes};
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::json::Json;
 use super::query::QueryArgs;
-use super::{text, Ctx};
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::files::read_dicom;
-use crate::json::Json;
-use crate::resources::{
-    ancestor_at, descendants_at, format_main_tags, lookup_at_level, resource_json,
-};
+use super::system::size_statistics;
+use crate::services::{delete as deletion, resources};
 
-pub fn routes() -> Router<Arc<ServerContext>> {
+pub fn routes() -> Routes {
     let mut router = Router::new();
     for level in ResourceType::ALL {
         let base = format!("/{}", level.collection());
@@ -100,10 +95,9 @@ pub fn main_tags_format(args: &QueryArgs) -> TagsFormat {
     }
 }
 
-async fn list(ctx: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult<Json> {
+async fn list(app: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult<Json> {
     let args = QueryArgs::parse(q.as_deref());
-    let expand = args.flag("expand");
-    let format = main_tags_format(&args);
+    let expand = args.flag("expand").then(|| main_tags_format(&args));
     let (since, limit) = match (args.get("since"), args.get("limit")) {
         (None, None) => (0, None),
         (None, Some(_)) | (Some(_), None) => {
@@ -119,52 +113,38 @@ async fn list(ctx: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult
         }
         (Some(_), Some(_)) => (args.number("since")?.unwrap_or(0), args.number("limit")?),
     };
-    let ctx2 = ctx.0.clone();
-    ctx.read(move |tx| {
-        let ids = tx.get_all_public_ids(level, since, limit)?;
-        if !expand {
-            return Ok(Json(json!(ids)));
-        }
-        let mut out = Vec::with_capacity(ids.len());
-        for public_id in ids {
-            if let Some((id, _)) = tx.lookup_resource(&public_id)? {
-                let mut v = resource_json(&ctx2, tx, id, level, &public_id)?;
-                format_main_tags(&mut v, format);
-                out.push(v);
-            }
-        }
-        Ok(Json(Value::Array(out)))
-    })
-    .await
+    Ok(Json(
+        resources::list(&app.ctx, level, since, limit, expand).await?,
+    ))
 }
 
 async fn get_one(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     RawQuery(q): RawQuery,
     level: ResourceType,
 ) -> ApiResult<Json> {
     let format = main_tags_format(&QueryArgs::parse(q.as_deref()));
-    let ctx2 = ctx.0.clone();
-    ctx.read(move |tx| {
-        let id = lookup_at_level(tx, &public_id, level)?;
-        let mut v = resource_json(&ctx2, tx, id, level, &public_id)?;
-        format_main_tags(&mut v, format);
-        Ok(Json(v))
-    })
-    .await
+    Ok(Json(
+        resources::get(&app.ctx, public_id, level, format).await?,
+    ))
 }
 
-async fn delete(ctx: Ctx, Path(public_id): Path<String>, level: ResourceType) -> ApiResult<Json> {
-    let c = ctx.0.clone();
-    ctx.blocking(move || crate::delete::delete_resource(&c, &public_id, level))
-        .await
-        .map(Json)
+async fn delete(app: Ctx, Path(public_id): Path<String>, level: ResourceType) -> ApiResult<Json> {
+    let deleted = deletion::delete(&app.ctx, public_id, level).await?;
+    let remaining = deleted.remaining_ancestor.map(|(t, id)| {
+        json!({
+            "ID": id,
+            "Path": format!("/{}/{}", t.collection(), id),
+            "Type": t.name(),
+        })
+    });
+    Ok(Json(json!({ "RemainingAncestor": remaining })))
 }
 
 /// `/studies/{id}/series`, `/instances/{id}/patient`, ...: children at any depth, or the parent.
 async fn related(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     RawQuery(q): RawQuery,
     level: ResourceType,
@@ -174,72 +154,31 @@ async fn related(
     let args = QueryArgs::parse(q.as_deref());
     let expand = args.get("expand") != Some("false");
     let format = main_tags_format(&args);
-    let ctx2 = ctx.0.clone();
-    ctx.read(move |tx| {
-        let id = lookup_at_level(tx, &public_id, level)?;
-        if other.code() < level.code() {
-            let parent = ancestor_at(tx, id, level, other)?;
-            let pid = tx.get_public_id(parent)?;
-            let mut v = resource_json(&ctx2, tx, parent, other, &pid)?;
-            format_main_tags(&mut v, format);
-            return Ok(Json(v));
-        }
-        let mut out = Vec::new();
-        for child in descendants_at(tx, id, level, other)? {
-            let pid = tx.get_public_id(child)?;
-            out.push(if expand {
-                let mut v = resource_json(&ctx2, tx, child, other, &pid)?;
-                format_main_tags(&mut v, format);
-                v
-            } else {
-                json!(pid)
-            });
-        }
-        Ok(Json(Value::Array(out)))
-    })
-    .await
+    Ok(Json(
+        resources::related(&app.ctx, public_id, level, other, expand, format).await?,
+    ))
 }
 
 async fn statistics(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     level: ResourceType,
 ) -> ApiResult<Json> {
-    ctx.read(move |tx| {
-        let id = lookup_at_level(tx, &public_id, level)?;
-        let size = tx.get_resource_size(id)?;
-        let mut m = crate::rest::system::size_statistics(&size);
-        let mut below = level.child();
-        while let Some(l) = below {
-            let key = match l {
-                ResourceType::Study => "CountStudies",
-                ResourceType::Series => "CountSeries",
-                _ => "CountInstances",
-            };
-            m.insert(key.into(), json!(descendants_at(tx, id, level, l)?.len()));
-            below = l.child();
-        }
-        Ok(Json(Value::Object(m)))
-    })
-    .await
-}
-
-/// Instances below a resource, with their public IDs.
-fn instances_of(
-    tx: &mut dyn IndexTransaction,
-    public_id: &str,
-    level: ResourceType,
-) -> ApiResult<Vec<(InternalId, String)>> {
-    let id = lookup_at_level(tx, public_id, level)?;
-    let mut out = Vec::new();
-    for i in descendants_at(tx, id, level, ResourceType::Instance)? {
-        out.push((i, tx.get_public_id(i)?));
+    let stats = resources::statistics(&app.ctx, public_id, level).await?;
+    let mut m = size_statistics(&stats.size);
+    for (l, count) in stats.counts {
+        let key = match l {
+            ResourceType::Study => "CountStudies",
+            ResourceType::Series => "CountSeries",
+            _ => "CountInstances",
+        };
+        m.insert(key.into(), json!(count));
     }
-    Ok(out)
+    Ok(Json(Value::Object(m)))
 }
 
 async fn shared_tags(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     RawQuery(q): RawQuery,
     level: ResourceType,
@@ -249,85 +188,43 @@ async fn shared_tags(
     } else {
         TagsFormat::Full
     };
-    let c = ctx.0.clone();
-    ctx.blocking(move || {
-        let instances = c.read_blocking(|tx| instances_of(tx, &public_id, level))?;
-        let mut shared: Option<Map<String, Value>> = None;
-        for (id, _) in instances {
-            let Value::Object(tags) = read_dicom(&c, id)?.tags_json(format) else {
-                continue;
-            };
-            // Only plain string values can be shared (no sequences, binary or too long values).
-            let is_string =
-                |v: &Value| v.is_string() || v.get("Type").is_some_and(|t| t == "String");
-            shared = Some(match shared {
-                None => tags.into_iter().filter(|(_, v)| is_string(v)).collect(),
-                Some(prev) => prev
-                    .into_iter()
-                    .filter(|(k, v)| tags.get(k) == Some(v))
-                    .collect(),
-            });
-        }
-        Ok(Json(Value::Object(shared.unwrap_or_default())))
-    })
-    .await
+    Ok(Json(
+        resources::shared_tags(&app.ctx, public_id, level, format).await?,
+    ))
 }
 
 async fn instances_tags(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     RawQuery(q): RawQuery,
     level: ResourceType,
 ) -> ApiResult<Json> {
     let format = tags_format(&QueryArgs::parse(q.as_deref()));
-    let c = ctx.0.clone();
-    ctx.blocking(move || {
-        let instances = c.read_blocking(|tx| instances_of(tx, &public_id, level))?;
-        let mut out = Map::new();
-        for (id, pid) in instances {
-            out.insert(pid, read_dicom(&c, id)?.tags_json(format));
-        }
-        Ok(Json(Value::Object(out)))
-    })
-    .await
+    Ok(Json(
+        resources::instances_tags(&app.ctx, public_id, level, format).await?,
+    ))
 }
 
 async fn module(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     RawQuery(q): RawQuery,
     level: ResourceType,
     module_level: ResourceType,
 ) -> ApiResult<Json> {
     let format = tags_format(&QueryArgs::parse(q.as_deref()));
-    let c = ctx.0.clone();
-    ctx.blocking(move || {
-        let first = c
-            .read_blocking(|tx| instances_of(tx, &public_id, level))?
-            .into_iter()
-            .next()
-            .ok_or_else(ApiError::not_found)?;
-        Ok(Json(
-            read_dicom(&c, first.0)?.module_json(module_level, format),
-        ))
-    })
-    .await
+    Ok(Json(
+        resources::module(&app.ctx, public_id, level, module_level, format).await?,
+    ))
 }
 
-async fn get_protected(ctx: Ctx, Path(public_id): Path<String>) -> ApiResult<Response> {
-    ctx.read(move |tx| {
-        let id = lookup_at_level(tx, &public_id, ResourceType::Patient)?;
-        Ok(text(if tx.is_protected_patient(id)? {
-            "1"
-        } else {
-            "0"
-        }))
-    })
-    .await
+async fn get_protected(app: Ctx, Path(public_id): Path<String>) -> ApiResult<Response> {
+    let protected = resources::is_protected(&app.ctx, public_id).await?;
+    Ok(text(if protected { "1" } else { "0" }))
 }
 
 async fn put_protected(
-    ctx: Ctx,
+    app: Ctx,
     Path(public_id): Path<String>,
     body: String,
 ) -> ApiResult<Response> {
@@ -341,11 +238,6 @@ async fn put_protected(
             ))
         }
     };
-    ctx.write(move |tx| {
-        let id = lookup_at_level(tx, &public_id, ResourceType::Patient)?;
-        tx.set_protected_patient(id, protected)?;
-        Ok(())
-    })
-    .await?;
+    resources::set_protected(&app.ctx, public_id, protected).await?;
     Ok(().into_response())
 }

@@ -3,14 +3,13 @@
 use axum::routing::get;
 use axum::Router;
 use serde_json::json;
-use std::sync::Arc;
-use stowage_core::ResourceType;
 
+use super::answer::{text, Ctx, Routes};
+use super::error::{ApiError, ApiResult, ErrorCode};
+use super::json::Json;
 use super::query::QueryArgs;
-use super::{text, Ctx};
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::json::Json;
+use crate::services::system::{self, new_dicom_uid};
+use crate::support::clock::now_iso;
 
 /// The Orthanc version whose REST API Stowage implements (clients enable features by it).
 pub const ORTHANC_API_VERSION: &str = "1.10.1";
@@ -18,20 +17,17 @@ pub const ORTHANC_API_LEVEL: u32 = 16;
 /// Orthanc's database schema version, reported for compatibility.
 pub const ORTHANC_DATABASE_VERSION: u32 = 6;
 
-pub fn routes() -> Router<Arc<ServerContext>> {
+pub fn routes() -> Routes {
     Router::new()
         .route("/system", get(system))
         .route("/statistics", get(statistics))
         .route("/tools/generate-uid", get(generate_uid))
-        .route(
-            "/tools/now",
-            get(|| async { text(crate::clock::now_iso()) }),
-        )
+        .route("/tools/now", get(|| async { text(now_iso()) }))
 }
 
-async fn system(ctx: Ctx) -> Json {
-    let c = &ctx.config;
-    let backend = ctx.index.info();
+async fn system(app: Ctx) -> Json {
+    let c = &app.ctx.config;
+    let backends = system::backends(&app.ctx);
     Json(json!({
         "ApiVersion": ORTHANC_API_LEVEL,
         "CheckRevisions": c.check_revisions,
@@ -46,9 +42,9 @@ async fn system(ctx: Ctx) -> Json {
         "StorageAreaPlugin": null,
         "Version": ORTHANC_API_VERSION,
         "StowageVersion": env!("CARGO_PKG_VERSION"),
-        "StowageIndexBackend": backend.name,
-        "StowageIndexSchemaVersion": backend.schema_version,
-        "StowageStorageArea": ctx.storage_name,
+        "StowageIndexBackend": backends.index_name,
+        "StowageIndexSchemaVersion": backends.index_schema_version,
+        "StowageStorageArea": backends.storage_name,
     }))
 }
 
@@ -56,27 +52,19 @@ fn mb(bytes: u64) -> u64 {
     bytes / (1024 * 1024)
 }
 
-async fn statistics(ctx: Ctx) -> ApiResult<Json> {
-    ctx.read(|tx| {
-        let disk = tx.get_total_compressed_size()?;
-        let uncompressed = tx.get_total_uncompressed_size()?;
-        Ok(Json(json!({
-            "CountPatients": tx.get_resources_count(ResourceType::Patient)?,
-            "CountStudies": tx.get_resources_count(ResourceType::Study)?,
-            "CountSeries": tx.get_resources_count(ResourceType::Series)?,
-            "CountInstances": tx.get_resources_count(ResourceType::Instance)?,
-            "TotalDiskSize": disk.to_string(),
-            "TotalDiskSizeMB": mb(disk),
-            "TotalUncompressedSize": uncompressed.to_string(),
-            "TotalUncompressedSizeMB": mb(uncompressed),
-        })))
-    })
-    .await
-}
-
-/// A new DICOM UID under Stowage's root (2.25 + a random 128-bit number, per PS3.5 B.2).
-pub fn new_dicom_uid() -> String {
-    format!("2.25.{}", uuid::Uuid::new_v4().as_u128())
+async fn statistics(app: Ctx) -> ApiResult<Json> {
+    let s = system::statistics(&app.ctx).await?;
+    let [patients, studies, series, instances] = s.counts;
+    Ok(Json(json!({
+        "CountPatients": patients,
+        "CountStudies": studies,
+        "CountSeries": series,
+        "CountInstances": instances,
+        "TotalDiskSize": s.disk_size.to_string(),
+        "TotalDiskSizeMB": mb(s.disk_size),
+        "TotalUncompressedSize": s.uncompressed_size.to_string(),
+        "TotalUncompressedSizeMB": mb(s.uncompressed_size),
+    })))
 }
 
 async fn generate_uid(

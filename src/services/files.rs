@@ -1,18 +1,52 @@
-//! Reading attachments back from the storage area (decompressing as needed).
+//! Reading files back from the storage area (decompressing as needed), parsing stored DICOM
+//! files, and removing files whose index records are gone.
 
 use std::io::Read;
 
 use stowage_core::{CompressionType, FileContentType, FileInfo, InternalId};
-use stowage_dicom::DicomFile;
+use stowage_dicom::{DicomError, DicomFile};
 
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::ingest::dicom_error;
+use super::context::Context;
+use super::error::{dicom_verdict, tx_plumbing, FileError, ServiceError, TxError, Verdict};
+
+/// Why a stored file could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FilesError {
+    /// The resource has no such attachment (Orthanc: an empty 404).
+    #[error("no such attachment")]
+    NoAttachment,
+    #[error(transparent)]
+    File(#[from] FileError),
+    /// The stored DICOM file cannot be parsed.
+    #[error(transparent)]
+    Dicom(#[from] DicomError),
+    #[error(transparent)]
+    Tx(TxError),
+}
+
+tx_plumbing!(FilesError);
+
+impl ServiceError for FilesError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            FilesError::NoAttachment => Verdict::NoSuchResource,
+            FilesError::File(e) => e.verdict(),
+            FilesError::Dicom(e) => dicom_verdict(e),
+            FilesError::Tx(e) => e.verdict(),
+        }
+    }
+    fn tx_error(&self) -> Option<&TxError> {
+        match self {
+            FilesError::Tx(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Inflates a file stored with Orthanc's zlib layout (u64 size, then a zlib stream).
-pub fn decompress(stored: &[u8]) -> ApiResult<Vec<u8>> {
-    let corrupted =
-        || ApiError::with_details(ErrorCode::CorruptedFile, "Corrupted compressed attachment");
+pub fn decompress(stored: &[u8]) -> Result<Vec<u8>, FileError> {
+    let corrupted = || FileError::Corrupted("Corrupted compressed attachment");
     if stored.is_empty() {
         return Ok(Vec::new());
     }
@@ -32,8 +66,11 @@ pub fn decompress(stored: &[u8]) -> ApiResult<Vec<u8>> {
 }
 
 /// The content of an attachment, uncompressed. Blocking.
-pub fn read_attachment(ctx: &ServerContext, info: &FileInfo) -> ApiResult<Vec<u8>> {
-    let stored = ctx.storage.read(&info.uuid, info.content_type)?;
+pub fn read_attachment(ctx: &Context, info: &FileInfo) -> Result<Vec<u8>, FileError> {
+    let stored = ctx
+        .storage
+        .read(&info.uuid, info.content_type)
+        .map_err(FileError::Read)?;
     match info.compression {
         CompressionType::None => Ok(stored),
         CompressionType::ZlibWithSize => decompress(&stored),
@@ -42,36 +79,38 @@ pub fn read_attachment(ctx: &ServerContext, info: &FileInfo) -> ApiResult<Vec<u8
 
 /// The stored DICOM file of an instance. Blocking.
 pub fn read_dicom_bytes(
-    ctx: &ServerContext,
+    ctx: &Context,
     instance: InternalId,
-) -> ApiResult<(FileInfo, Vec<u8>)> {
+) -> Result<(FileInfo, Vec<u8>), FilesError> {
     let info = ctx
-        .read_blocking(|tx| Ok(tx.lookup_attachment(instance, FileContentType::DICOM)?))?
+        .read_blocking(|tx| {
+            Ok::<_, FilesError>(tx.lookup_attachment(instance, FileContentType::DICOM)?)
+        })?
         .map(|(f, _)| f)
-        .ok_or_else(ApiError::not_found)?;
+        .ok_or(FilesError::NoAttachment)?;
     let bytes = read_attachment(ctx, &info)?;
     Ok((info, bytes))
 }
 
 /// The parsed DICOM file of an instance. Blocking.
-pub fn read_dicom(ctx: &ServerContext, instance: InternalId) -> ApiResult<DicomFile> {
+pub fn read_dicom(ctx: &Context, instance: InternalId) -> Result<DicomFile, FilesError> {
     let (_, bytes) = read_dicom_bytes(ctx, instance)?;
-    stowage_dicom::parse(&bytes).map_err(dicom_error)
+    Ok(stowage_dicom::parse(&bytes)?)
 }
 
 /// The tags of an instance as `/tags` shows them, reading only the bytes before the pixel data
 /// when the index knows where they start (metadata `PixelDataOffset`, uncompressed file): on
 /// object storage, reading tags does not download the pixels. Blocking.
 pub fn tags_json(
-    ctx: &ServerContext,
+    ctx: &Context,
     instance: InternalId,
     format: stowage_dicom::TagsFormat,
-) -> ApiResult<serde_json::Value> {
-    let (info, offset) = ctx.read_blocking(|tx| {
+) -> Result<serde_json::Value, FilesError> {
+    let (info, offset) = ctx.read_blocking(|tx| -> Result<_, FilesError> {
         let info = tx
             .lookup_attachment(instance, FileContentType::DICOM)?
             .map(|(f, _)| f)
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or(FilesError::NoAttachment)?;
         let offset = tx
             .lookup_metadata(instance, stowage_core::MetadataType::PIXEL_DATA_OFFSET)?
             .and_then(|(v, _)| v.parse::<u64>().ok());
@@ -80,7 +119,8 @@ pub fn tags_json(
     if let (CompressionType::None, Some(offset)) = (info.compression, offset) {
         let head = ctx
             .storage
-            .read_range(&info.uuid, info.content_type, 0, offset)?;
+            .read_range(&info.uuid, info.content_type, 0, offset)
+            .map_err(FileError::Read)?;
         if let Ok(file) = stowage_dicom::parse_vec(head) {
             let mut json = file.tags_json(format);
             // The pixel data itself is never shown: only its entry.
@@ -100,4 +140,22 @@ pub fn tags_json(
         }
     }
     Ok(read_dicom(ctx, instance)?.tags_json(format))
+}
+
+/// Removes files whose index records are gone; failures only leave orphans (reclaimed by the
+/// start-up sweep), so they are logged.
+pub fn remove_files(ctx: &Context, files: &[FileInfo]) {
+    if files.is_empty() {
+        return;
+    }
+    // The deletion that released these files must be durable before they go.
+    if let Err(e) = ctx.index.flush_to_disk() {
+        tracing::warn!("keeping {} files: {e}", files.len());
+        return;
+    }
+    for f in files {
+        if let Err(e) = ctx.storage.remove(&f.uuid, f.content_type) {
+            tracing::warn!("cannot remove file {}: {e}", f.uuid);
+        }
+    }
 }

@@ -23,9 +23,54 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::archive::{plan as plan_archive, resolve_resources, write_archive, ArchiveError};
+use super::context::Context;
+use super::delete::delete_any;
+use super::error::{tx_plumbing, ErrorCode, ServiceError, TxError, Verdict};
 use crate::config::Config;
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::support::clock::format_timestamp;
+
+/// Why a request about a job was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobsError {
+    #[error("Unknown job")]
+    UnknownJob,
+    /// The job is in a state that does not allow the request.
+    #[error("{0}")]
+    BadState(&'static str),
+    #[error("{0}")]
+    NoOutput(String),
+    #[error("The output of the job is no longer available")]
+    OutputGone,
+    #[error("bad saved jobs: {0}")]
+    BadSavedJobs(String),
+    #[error(transparent)]
+    Tx(TxError),
+}
+
+tx_plumbing!(JobsError);
+
+impl ServiceError for JobsError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            JobsError::UnknownJob => Verdict::detailed(ErrorCode::UnknownResource, "Unknown job"),
+            JobsError::BadState(d) => Verdict::detailed(ErrorCode::BadRequest, *d),
+            JobsError::NoOutput(d) => Verdict::detailed(ErrorCode::InexistentItem, d.clone()),
+            JobsError::OutputGone => Verdict::detailed(ErrorCode::InexistentFile, self.to_string()),
+            JobsError::BadSavedJobs(_) => {
+                Verdict::detailed(ErrorCode::InternalError, self.to_string())
+            }
+            JobsError::Tx(e) => e.verdict(),
+        }
+    }
+    fn tx_error(&self) -> Option<&TxError> {
+        match self {
+            JobsError::Tx(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Global property holding Stowage's job registry (user range of Orthanc's properties).
 pub const PROPERTY_JOBS: i32 = 1024;
@@ -145,7 +190,7 @@ fn now_precise() -> String {
         .unwrap_or_default();
     format!(
         "{}.{:06}",
-        crate::clock::format_timestamp(d.as_secs() as i64),
+        format_timestamp(d.as_secs() as i64),
         d.subsec_micros()
     )
 }
@@ -172,7 +217,7 @@ pub struct JobsEngine {
     cv: Condvar,
     settings: Settings,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    ctx: Mutex<Option<Weak<ServerContext>>>,
+    ctx: Mutex<Option<Weak<Context>>>,
 }
 
 /// Why a job stopped before its end.
@@ -181,12 +226,17 @@ pub enum JobError {
     Paused,
     Canceled,
     Stopping,
-    Failed(ApiError),
+    /// The job failed, with Orthanc's error code and details.
+    Failed {
+        code: ErrorCode,
+        details: Option<String>,
+    },
 }
 
-impl From<ApiError> for JobError {
-    fn from(e: ApiError) -> Self {
-        JobError::Failed(e)
+impl<E: ServiceError> From<E> for JobError {
+    fn from(e: E) -> Self {
+        let (code, details) = e.verdict().code_and_details();
+        JobError::Failed { code, details }
     }
 }
 
@@ -287,7 +337,7 @@ impl JobsEngine {
     }
 
     /// Loads the saved registry and starts the workers and the saver. Blocking.
-    pub fn start(self: &Arc<Self>, ctx: &Arc<ServerContext>) {
+    pub fn start(self: &Arc<Self>, ctx: &Arc<Context>) {
         *self.ctx.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(ctx));
         if self.settings.save {
             match self.load(ctx) {
@@ -334,13 +384,14 @@ impl JobsEngine {
         }
     }
 
-    fn load(&self, ctx: &ServerContext) -> ApiResult<usize> {
+    fn load(&self, ctx: &Context) -> Result<usize, JobsError> {
         let server = self.settings.server_id.clone();
-        let saved =
-            ctx.read_blocking(|tx| Ok(tx.lookup_global_property(&server, PROPERTY_JOBS)?))?;
+        let saved = ctx.read_blocking(|tx| {
+            Ok::<_, JobsError>(tx.lookup_global_property(&server, PROPERTY_JOBS)?)
+        })?;
         let Some(saved) = saved else { return Ok(0) };
-        let jobs: Vec<JobRecord> = serde_json::from_str(&saved)
-            .map_err(|e| ApiError::internal(format!("bad saved jobs: {e}")))?;
+        let jobs: Vec<JobRecord> =
+            serde_json::from_str(&saved).map_err(|e| JobsError::BadSavedJobs(e.to_string()))?;
         let mut reg = self.lock();
         let n = jobs.len();
         for mut job in jobs {
@@ -371,9 +422,9 @@ impl JobsEngine {
             .and_then(Weak::upgrade);
         let Some(ctx) = ctx else { return };
         let server = self.settings.server_id.clone();
-        if let Err(e) = ctx
-            .write_blocking(|tx| Ok(tx.set_global_property(&server, PROPERTY_JOBS, &snapshot)?))
-        {
+        if let Err(e) = ctx.write_blocking(|tx| {
+            Ok::<_, TxError>(tx.set_global_property(&server, PROPERTY_JOBS, &snapshot)?)
+        }) {
             tracing::warn!("cannot save the jobs: {e:?}");
         }
     }
@@ -453,43 +504,47 @@ impl JobsEngine {
         self.lock().jobs.get(id).map(JobRecord::json)
     }
 
+    /// The output of a finished job (`archive`), opened for reading.
+    pub fn open_output(&self, id: &str, key: &str) -> Result<std::fs::File, JobsError> {
+        let path = self.output(id, key)?;
+        std::fs::File::open(path).map_err(|_| JobsError::OutputGone)
+    }
+
     /// The output file of a finished job (`archive`).
-    pub fn output(&self, id: &str, key: &str) -> ApiResult<PathBuf> {
+    fn output(&self, id: &str, key: &str) -> Result<PathBuf, JobsError> {
         let reg = self.lock();
-        let job = reg.jobs.get(id).ok_or_else(unknown_job)?;
+        let job = reg.jobs.get(id).ok_or(JobsError::UnknownJob)?;
         if key != "archive" || !matches!(job.spec, JobSpec::Archive { .. }) {
-            return Err(ApiError::with_details(
-                ErrorCode::InexistentItem,
-                format!("No output \"{key}\" for job {id}"),
-            ));
+            return Err(JobsError::NoOutput(format!(
+                "No output \"{key}\" for job {id}"
+            )));
         }
         match (&job.output, job.state) {
             (Some(p), JobState::Success) => Ok(p.clone()),
-            _ => Err(ApiError::with_details(
-                ErrorCode::InexistentItem,
-                "The job has not finished successfully",
+            _ => Err(JobsError::NoOutput(
+                "The job has not finished successfully".into(),
             )),
         }
     }
 
-    pub fn pause(&self, id: &str) -> ApiResult<()> {
+    pub fn pause(&self, id: &str) -> Result<(), JobsError> {
         let mut reg = self.lock();
-        let job = reg.jobs.get_mut(id).ok_or_else(unknown_job)?;
+        let job = reg.jobs.get_mut(id).ok_or(JobsError::UnknownJob)?;
         match job.state {
             JobState::Pending | JobState::Retry => job.state = JobState::Paused,
             JobState::Running => job.pause_requested = true,
             JobState::Paused => {}
             JobState::Success | JobState::Failure => {
-                return Err(ApiError::bad_request("Cannot pause a finished job"))
+                return Err(JobsError::BadState("Cannot pause a finished job"))
             }
         }
         self.changed(&mut reg);
         Ok(())
     }
 
-    pub fn resume(&self, id: &str) -> ApiResult<()> {
+    pub fn resume(&self, id: &str) -> Result<(), JobsError> {
         let mut reg = self.lock();
-        let job = reg.jobs.get_mut(id).ok_or_else(unknown_job)?;
+        let job = reg.jobs.get_mut(id).ok_or(JobsError::UnknownJob)?;
         match job.state {
             JobState::Paused => {
                 job.state = JobState::Pending;
@@ -498,17 +553,17 @@ impl JobsEngine {
             JobState::Running => job.pause_requested = false,
             JobState::Pending | JobState::Retry => {}
             JobState::Success | JobState::Failure => {
-                return Err(ApiError::bad_request("Cannot resume a finished job"))
+                return Err(JobsError::BadState("Cannot resume a finished job"))
             }
         }
         self.changed(&mut reg);
         Ok(())
     }
 
-    pub fn cancel(&self, id: &str) -> ApiResult<()> {
+    pub fn cancel(&self, id: &str) -> Result<(), JobsError> {
         let mut reg = self.lock();
         let history = self.settings.history;
-        let job = reg.jobs.get_mut(id).ok_or_else(unknown_job)?;
+        let job = reg.jobs.get_mut(id).ok_or(JobsError::UnknownJob)?;
         match job.state {
             JobState::Pending | JobState::Paused | JobState::Retry => {
                 set_canceled(job);
@@ -521,13 +576,11 @@ impl JobsEngine {
         Ok(())
     }
 
-    pub fn resubmit(&self, id: &str) -> ApiResult<()> {
+    pub fn resubmit(&self, id: &str) -> Result<(), JobsError> {
         let mut reg = self.lock();
-        let job = reg.jobs.get_mut(id).ok_or_else(unknown_job)?;
+        let job = reg.jobs.get_mut(id).ok_or(JobsError::UnknownJob)?;
         if job.state != JobState::Failure {
-            return Err(ApiError::bad_request(
-                "Only a failed job can be resubmitted",
-            ));
+            return Err(JobsError::BadState("Only a failed job can be resubmitted"));
         }
         job.reset_for_run();
         job.state = JobState::Pending;
@@ -548,7 +601,7 @@ impl JobsEngine {
         Some((job.id.clone(), job.spec.clone()))
     }
 
-    fn worker(&self, ctx: Weak<ServerContext>) {
+    fn worker(&self, ctx: Weak<Context>) {
         loop {
             let (id, spec) = {
                 let mut reg = self.lock();
@@ -595,17 +648,9 @@ impl JobsEngine {
                         job.progress = 0.0;
                     }
                     Err(JobError::Canceled) => set_canceled(job),
-                    Err(JobError::Failed(e)) => {
+                    Err(JobError::Failed { code, details }) => {
                         job.state = JobState::Failure;
                         job.completion_time = Some(now_precise());
-                        let (code, details) = match e {
-                            ApiError::Json { code, details } => (code, details),
-                            ApiError::Bare(s) if s.as_u16() == 404 => {
-                                (ErrorCode::UnknownResource, None)
-                            }
-                            ApiError::Bare(s) => (ErrorCode::InternalError, Some(s.to_string())),
-                            ApiError::Conflict(d) => (ErrorCode::Database, Some(d)),
-                        };
                         job.error_code = code.status();
                         job.error_description = code.message().into();
                         job.error_details = details;
@@ -658,13 +703,9 @@ fn trim_history(reg: &mut Registry, history: usize) {
     }
 }
 
-pub fn unknown_job() -> ApiError {
-    ApiError::with_details(ErrorCode::UnknownResource, "Unknown job")
-}
-
 /// Runs a job to its end; answers its output file, if any.
 fn run_job(
-    ctx: &Arc<ServerContext>,
+    ctx: &Arc<Context>,
     handle: &JobHandle<'_>,
     spec: &JobSpec,
 ) -> Result<Option<PathBuf>, JobError> {
@@ -689,29 +730,15 @@ fn run_job(
     }
 }
 
-/// Deletes a resource of any level; `false` when it is already gone. Blocking.
-pub fn delete_any(ctx: &ServerContext, public_id: &str) -> ApiResult<bool> {
-    let level = ctx.read_blocking(|tx| Ok(tx.lookup_resource(public_id)?.map(|(_, l)| l)))?;
-    let Some(level) = level else {
-        tracing::warn!("bulk delete: unknown resource {public_id}");
-        return Ok(false);
-    };
-    match crate::delete::delete_resource(ctx, public_id, level) {
-        Ok(_) => Ok(true),
-        Err(ApiError::Bare(s)) if s.as_u16() == 404 => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
 fn run_archive(
-    ctx: &Arc<ServerContext>,
+    ctx: &Arc<Context>,
     handle: &JobHandle<'_>,
     resources: &[String],
     media: bool,
 ) -> Result<PathBuf, JobError> {
     let plan = ctx.read_blocking(|tx| {
-        let resolved = crate::archive::resolve_resources(tx, resources)?;
-        crate::archive::plan(tx, &resolved, media)
+        let resolved = resolve_resources(tx, resources)?;
+        plan_archive(tx, &resolved, media)
     })?;
     handle.set_content("Description", json!("REST API"));
     handle.set_content("InstancesCount", json!(plan.items.len()));
@@ -724,17 +751,12 @@ fn run_archive(
         json!(plan.uncompressed_size.to_string()),
     );
     let dir = handle.engine.output_dir().to_owned();
-    let io = |e: std::io::Error| {
-        JobError::Failed(ApiError::with_details(
-            ErrorCode::CannotWriteFile,
-            e.to_string(),
-        ))
-    };
+    let io = |e: std::io::Error| JobError::from(ArchiveError::Output(e));
     std::fs::create_dir_all(&dir).map_err(io)?;
     let path = dir.join(format!("{}.zip", handle.id()));
     let file = std::fs::File::create(&path).map_err(io)?;
     let out = std::io::BufWriter::with_capacity(1 << 20, file);
-    let result = crate::archive::write_archive(ctx, &plan, media, out, |done, total| {
+    let result = write_archive(ctx, &plan, media, out, |done, total| {
         handle.check(done as f64 / total.max(1) as f64 * 0.99)
     });
     match result {

@@ -4,15 +4,15 @@
 
 use stowage_core::{DeletedResources, IndexTransaction, ResourceType};
 
+use super::error::IngestError;
 use crate::config::Config;
-use crate::error::{ApiError, ApiResult, ErrorCode};
 
 fn over_limits(
     config: &Config,
     tx: &mut dyn IndexTransaction,
     incoming_size: u64,
     new_patient: bool,
-) -> ApiResult<bool> {
+) -> Result<bool, IngestError> {
     let c = config;
     if c.maximum_patient_count > 0 && new_patient {
         let patients = tx.get_resources_count(ResourceType::Patient)?;
@@ -35,7 +35,7 @@ pub fn make_room(
     new_patient: bool,
     incoming_patient: &str,
     deleted: &mut DeletedResources,
-) -> ApiResult<()> {
+) -> Result<(), IngestError> {
     if config.maximum_patient_count == 0 && config.maximum_storage_size == 0 {
         return Ok(());
     }
@@ -44,13 +44,12 @@ pub fn make_room(
     let avoid = tx.lookup_resource(incoming_patient)?.map(|(id, _)| id);
     while over_limits(config, tx, incoming_size, new_patient)? {
         if config.maximum_storage_mode_reject {
-            return Err(ApiError::new(ErrorCode::FullStorage));
+            return Err(IngestError::FullStorage(None));
         }
         let Some(victim) = tx.select_patient_to_recycle(avoid)? else {
-            return Err(ApiError::with_details(
-                ErrorCode::FullStorage,
+            return Err(IngestError::FullStorage(Some(
                 "Cannot recycle more patients (all are protected)",
-            ));
+            )));
         };
         tracing::info!("recycling patient {}", tx.get_public_id(victim)?);
         let d = tx.delete_resource(victim)?;

@@ -12,7 +12,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 
-use crate::ingest::SharedBytes;
+/// Bytes shared with other threads (a parsed DICOM file, which holds its buffer).
+pub type SharedBytes = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
 /// Most files hashed together: the lanes of a 512-bit register.
 const MAX_BATCH: usize = 16;

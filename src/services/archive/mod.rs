@@ -14,14 +14,53 @@ pub mod zip;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
+use std::sync::Arc;
 
 use stowage_core::{IndexTransaction, InternalId, ResourceType};
 use stowage_dicom::writer::{DatasetBuilder, DicomBuilder, TransferSyntax};
 use stowage_dicom::Tag;
 
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::resources::{ancestor_at, descendants_at};
+use super::context::Context;
+use super::error::{tx_plumbing, ErrorCode, ServiceError, TxError, Verdict};
+use super::files::{read_dicom_bytes, FilesError};
+use super::resources::{ancestor_at, descendants_at};
+
+/// Why an archive could not be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArchiveError {
+    #[error("Unknown resource: {0}")]
+    UnknownResource(String),
+    /// The archive could not be written (its output).
+    #[error("cannot write the archive: {0}")]
+    Output(std::io::Error),
+    #[error(transparent)]
+    Files(#[from] FilesError),
+    #[error(transparent)]
+    Tx(TxError),
+}
+
+tx_plumbing!(ArchiveError);
+
+impl ServiceError for ArchiveError {
+    fn verdict(&self) -> Verdict {
+        match self {
+            ArchiveError::UnknownResource(_) => {
+                Verdict::detailed(ErrorCode::UnknownResource, self.to_string())
+            }
+            ArchiveError::Output(e) => Verdict::detailed(ErrorCode::CannotWriteFile, e.to_string()),
+            ArchiveError::Files(e) => e.verdict(),
+            ArchiveError::Tx(e) => e.verdict(),
+        }
+    }
+    fn tx_error(&self) -> Option<&TxError> {
+        match self {
+            ArchiveError::Tx(e) => Some(e),
+            ArchiveError::Files(e) => e.tx_error(),
+            _ => None,
+        }
+    }
+}
 
 pub use self::zip::ZipStreamWriter;
 
@@ -50,17 +89,12 @@ pub struct ArchiveStats {
 pub fn resolve_resources(
     tx: &mut dyn IndexTransaction,
     ids: &[String],
-) -> ApiResult<Vec<(InternalId, ResourceType, String)>> {
+) -> Result<Vec<(InternalId, ResourceType, String)>, ArchiveError> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         match tx.lookup_resource(id)? {
             Some((internal, level)) => out.push((internal, level, id.clone())),
-            None => {
-                return Err(ApiError::with_details(
-                    ErrorCode::UnknownResource,
-                    format!("Unknown resource: {id}"),
-                ))
-            }
+            None => return Err(ArchiveError::UnknownResource(id.clone())),
         }
     }
     Ok(out)
@@ -113,7 +147,7 @@ pub fn plan(
     tx: &mut dyn IndexTransaction,
     resources: &[(InternalId, ResourceType, String)],
     media: bool,
-) -> ApiResult<Plan> {
+) -> Result<Plan, ArchiveError> {
     // patient -> study -> series -> instances, in index order.
     type Tree =
         BTreeMap<InternalId, BTreeMap<InternalId, BTreeMap<InternalId, BTreeSet<InternalId>>>>;
@@ -210,27 +244,60 @@ pub fn plan(
     Ok(plan)
 }
 
+/// Checks that every resource exists (before an archive job is submitted).
+pub async fn check_resources(
+    ctx: &Arc<Context>,
+    resources: Vec<String>,
+) -> Result<(), ArchiveError> {
+    ctx.read(move |tx| resolve_resources(tx, &resources).map(|_| ()))
+        .await
+}
+
+/// Plans an archive of `resources` (any levels), checking that they exist.
+pub async fn plan_of(
+    ctx: &Arc<Context>,
+    resources: Vec<String>,
+    media: bool,
+) -> Result<Plan, ArchiveError> {
+    ctx.read(move |tx| {
+        let resolved = resolve_resources(tx, &resources)?;
+        plan(tx, &resolved, media)
+    })
+    .await
+}
+
+/// Checks that a resource exists at `level` (an archive of it may be made).
+pub async fn check_level(
+    ctx: &Arc<Context>,
+    public_id: String,
+    level: ResourceType,
+) -> Result<(), TxError> {
+    ctx.read(move |tx| Ok(super::resources::lookup_at_level(tx, &public_id, level).map(|_| ())?))
+        .await
+}
+
 /// Writes the planned archive. `step(done, total)` runs before each file (a job checks for
 /// pause and cancellation there). Blocking.
-pub fn write_archive<W: Write, E: From<ApiError>>(
-    ctx: &ServerContext,
+pub fn write_archive<W: Write, E: From<ArchiveError>>(
+    ctx: &Context,
     plan: &Plan,
     media: bool,
     out: W,
     mut step: impl FnMut(usize, usize) -> Result<(), E>,
 ) -> Result<(ArchiveStats, W), E> {
-    let io = |e: std::io::Error| ApiError::with_details(ErrorCode::CannotWriteFile, e.to_string());
+    let io = ArchiveError::Output;
     let mut zip = ZipStreamWriter::new(out);
     let mut dicomdir = DicomDir::default();
     let mut written = 0;
     let total = plan.items.len();
     for (i, item) in plan.items.iter().enumerate() {
         step(i, total)?;
-        let bytes = match crate::files::read_dicom_bytes(ctx, item.instance) {
+        let bytes = match read_dicom_bytes(ctx, item.instance) {
             Ok((_, b)) => b,
             // Deleted since the archive was planned.
-            Err(ApiError::Bare(_)) => continue,
-            Err(e) => return Err(e.into()),
+            Err(FilesError::NoAttachment) => continue,
+            Err(e) if e.verdict() == Verdict::NoSuchResource => continue,
+            Err(e) => return Err(ArchiveError::from(e).into()),
         };
         if media {
             match stowage_dicom::parse(&bytes) {

@@ -1,12 +1,7 @@
-//! ETags and `If-Match` revisions of metadata and attachments (`"<revision>-<md5>"`).
+//! Revisions of metadata and attachments: the rules of a write or a delete against what the
+//! client expects (`If-Match`: `"<revision>-<md5>"`).
 
-use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-
-use crate::error::{ApiError, ApiResult, ErrorCode};
-
-pub use crate::hashing::md5_hex;
+use super::error::{ErrorCode, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Etag {
@@ -15,12 +10,8 @@ pub struct Etag {
 }
 
 impl Etag {
-    pub fn header(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!("\"{}-{}\"", self.revision, self.md5))
-            .unwrap_or(HeaderValue::from_static("\"0\""))
-    }
-
-    fn parse(raw: &str) -> Option<Etag> {
+    /// Parses `"<revision>-<md5>"` (quotes optional); `None` if malformed.
+    pub fn parse(raw: &str) -> Option<Etag> {
         let s = raw.trim().trim_matches('"');
         let (rev, md5) = s.split_once('-')?;
         let revision = rev.parse().ok()?;
@@ -31,38 +22,31 @@ impl Etag {
     }
 }
 
-/// The revision a client expects, from `If-Match`; malformed values are a 400.
-pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<Etag>> {
-    let Some(value) = headers.get(IF_MATCH) else {
-        return Ok(None);
-    };
-    let raw = value.to_str().unwrap_or("");
-    Etag::parse(raw).map(Some).ok_or_else(|| {
-        ApiError::with_details(ErrorCode::ParameterOutOfRange, format!(
-            "The \"if-match\" HTTP header should contain the ETag (revision followed by MD5 hash), but found: {}",
-            raw.trim().trim_matches('"')
-        ))
-    })
+/// A write or delete refused by the revision rules.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RevisionError {
+    /// The expected revision is not the current one (or the item is absent).
+    #[error("revision mismatch")]
+    Mismatch,
+    /// `CheckRevisions` asks for an `If-Match`, and there is none.
+    #[error("HTTP header \"If-Match\" is missing, as \"CheckRevisions\" is \"true\"")]
+    IfMatchMissing,
+    /// The item to delete does not exist.
+    #[error("no such item")]
+    Absent,
 }
 
-/// True when `If-None-Match` names the current ETag (the client's copy is fresh: 304).
-pub fn not_modified(headers: &HeaderMap, current: &Etag) -> bool {
-    headers
-        .get(IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(Etag::parse)
-        .is_some_and(|e| &e == current)
-}
-
-pub fn not_modified_response(current: &Etag) -> Response {
-    let mut r = StatusCode::NOT_MODIFIED.into_response();
-    r.headers_mut().insert(ETAG, current.header());
-    r
-}
-
-pub fn with_etag(mut r: Response, etag: &Etag) -> Response {
-    r.headers_mut().insert(ETAG, etag.header());
-    r
+impl RevisionError {
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            RevisionError::Mismatch => Verdict::error(ErrorCode::Revision),
+            RevisionError::IfMatchMissing => {
+                Verdict::detailed(ErrorCode::Revision, self.to_string())
+            }
+            RevisionError::Absent => Verdict::error(ErrorCode::UnknownResource),
+        }
+    }
 }
 
 /// The revision rules of a write over an existing item (`current`): a given `If-Match` must
@@ -72,11 +56,11 @@ pub fn next_revision(
     current: Option<&Etag>,
     expected: Option<&Etag>,
     check_revisions: bool,
-) -> ApiResult<i64> {
+) -> Result<i64, RevisionError> {
     match (current, expected) {
         (Some(cur), Some(exp)) if cur == exp => Ok(cur.revision + 1),
-        (Some(_), Some(_)) | (None, Some(_)) => Err(ApiError::new(ErrorCode::Revision)),
-        (Some(_), None) if check_revisions => Err(ApiError::new(ErrorCode::Revision)),
+        (Some(_), Some(_)) | (None, Some(_)) => Err(RevisionError::Mismatch),
+        (Some(_), None) if check_revisions => Err(RevisionError::Mismatch),
         (Some(cur), None) => Ok(cur.revision + 1),
         (None, None) => Ok(0),
     }
@@ -88,18 +72,15 @@ pub fn check_delete(
     expected: Option<&Etag>,
     current: Option<&Etag>,
     check_revisions: bool,
-) -> ApiResult<()> {
+) -> Result<(), RevisionError> {
     if expected.is_none() && check_revisions {
-        return Err(ApiError::with_details(
-            ErrorCode::Revision,
-            "HTTP header \"If-Match\" is missing, as \"CheckRevisions\" is \"true\"",
-        ));
+        return Err(RevisionError::IfMatchMissing);
     }
     let Some(current) = current else {
-        return Err(ApiError::new(ErrorCode::UnknownResource));
+        return Err(RevisionError::Absent);
     };
     match expected {
-        Some(e) if e != current => Err(ApiError::new(ErrorCode::Revision)),
+        Some(e) if e != current => Err(RevisionError::Mismatch),
         _ => Ok(()),
     }
 }

@@ -29,9 +29,12 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use stowage_core::{DeletedResources, FileInfo, InstanceHashes};
 use stowage_dicom::DicomFile;
 
-use crate::context::ServerContext;
-use crate::error::{ApiError, ApiResult};
-use crate::ingest::{attach_files, record_instance, write_parent_metadata, Origin, StoreStatus};
+use stowage_core::{IndexTransaction, InternalId};
+
+use super::error::IngestError;
+use super::origin::Origin;
+use super::record::{record_instance, write_parent_metadata, InstanceToRecord, StoreStatus};
+use crate::services::context::Context;
 
 /// Most stores recorded in one transaction.
 const MAX_BATCH: usize = 64;
@@ -44,6 +47,17 @@ pub struct PendingStore {
     pub stored_size: u64,
     pub slot: Arc<FileSlot>,
     pub origin: Origin,
+}
+
+impl PendingStore {
+    fn to_record(&self) -> InstanceToRecord<'_> {
+        InstanceToRecord {
+            file: &self.file,
+            ids: &self.ids,
+            stored_size: self.stored_size,
+            origin: &self.origin,
+        }
+    }
 }
 
 /// The file of a pending store: filled by the request thread once the file is durable in the
@@ -120,11 +134,11 @@ impl Submitted {
     pub fn wait(self) -> Outcome {
         self.answer
             .recv()
-            .map_err(|_| ApiError::internal("the index writer has stopped"))?
+            .map_err(|_| IngestError::Stopping("the index writer has stopped"))?
     }
 }
 
-type Outcome = ApiResult<(StoreStatus, DeletedResources)>;
+type Outcome = Result<(StoreStatus, DeletedResources), IngestError>;
 
 struct Job {
     store: PendingStore,
@@ -192,7 +206,7 @@ pub struct GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the writer thread. It stops when the context is dropped.
-    pub fn start(ctx: Weak<ServerContext>) -> GroupCommitter {
+    pub fn start(ctx: Weak<Context>) -> GroupCommitter {
         let inbox = Arc::new(Inbox::default());
         let for_writer = inbox.clone();
         let spawned = std::thread::Builder::new()
@@ -215,10 +229,10 @@ impl GroupCommitter {
 
     /// Hands a store to the writer thread. Its slot must then be filled, whatever happens:
     /// the writer waits for it.
-    pub fn submit(&self, store: PendingStore) -> ApiResult<Submitted> {
+    pub fn submit(&self, store: PendingStore) -> Result<Submitted, IngestError> {
         let (reply, answer) = mpsc::sync_channel(1);
         if !self.inbox.push(Message::Store(Job { store, reply })) {
-            return Err(ApiError::internal("the index writer has stopped"));
+            return Err(IngestError::Stopping("the index writer has stopped"));
         }
         Ok(Submitted { answer })
     }
@@ -296,9 +310,7 @@ impl Waiting {
             match self.jobs[i].store.slot.done() {
                 Some(false) => {
                     let job = self.jobs.remove(i);
-                    let _ = job.reply.send(Err(ApiError::internal(
-                        "the DICOM file could not be stored",
-                    )));
+                    let _ = job.reply.send(Err(IngestError::FileNotStored));
                 }
                 Some(true) if ready.len() < room => ready.push(self.jobs.remove(i)),
                 _ => i += 1,
@@ -308,7 +320,7 @@ impl Waiting {
     }
 }
 
-fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
+fn writer_loop(ctx: Weak<Context>, inbox: &Inbox) {
     let mut waiting = Waiting::default();
     loop {
         waiting.collect(inbox);
@@ -344,7 +356,7 @@ fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
             for job in batch.into_iter().chain(waiting.jobs.drain(..)) {
                 let _ = job
                     .reply
-                    .send(Err(ApiError::internal("the server is stopping")));
+                    .send(Err(IngestError::Stopping("the server is stopping")));
             }
             return;
         };
@@ -354,13 +366,12 @@ fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
             let mut pages_written = false;
             loop {
                 for job in &batch[outcomes.len()..] {
-                    outcomes.push(record_instance(
-                        &ctx.config,
-                        tx,
-                        &job.store,
-                        &mut deferred,
-                        &mut attachments,
-                    )?);
+                    let recorded =
+                        record_instance(&ctx.config, tx, &job.store.to_record(), &mut deferred)?;
+                    if let Some(instance) = recorded.instance {
+                        attachments.push((instance, job.store.slot.clone()));
+                    }
+                    outcomes.push((recorded.status, recorded.obsolete));
                 }
                 // Until the awaited file is written, stores that become ready join.
                 let Some(slot) = &awaited else { break };
@@ -399,21 +410,37 @@ fn writer_loop(ctx: Weak<ServerContext>, inbox: &Inbox) {
             Err(_) => {
                 for job in batch {
                     let outcome = ctx.write_blocking(|tx| {
-                        let (mut deferred, mut attachments) = (Vec::new(), Vec::new());
-                        let outcome = record_instance(
+                        let mut deferred = Vec::new();
+                        let recorded = record_instance(
                             &ctx.config,
                             tx,
-                            &job.store,
+                            &job.store.to_record(),
                             &mut deferred,
-                            &mut attachments,
                         )?;
                         write_parent_metadata(tx, deferred)?;
+                        let attachments = recorded
+                            .instance
+                            .map(|instance| (instance, job.store.slot.clone()));
                         attach_files(tx, attachments)?;
-                        Ok(outcome)
+                        Ok((recorded.status, recorded.obsolete))
                     });
                     let _ = job.reply.send(outcome);
                 }
             }
         }
     }
+}
+
+/// Adds the files of the instances recorded by [`record_instance`], once each is durable in
+/// the storage area: the last step before the commit, so that the index work overlaps the
+/// writing of the files. A file that could not be written fails the transaction.
+fn attach_files(
+    tx: &mut dyn IndexTransaction,
+    attachments: impl IntoIterator<Item = (InternalId, Arc<FileSlot>)>,
+) -> Result<(), IngestError> {
+    for (instance, slot) in attachments {
+        let info = slot.wait().ok_or(IngestError::FileNotStored)?;
+        tx.add_attachment(instance, &info, 0)?;
+    }
+    Ok(())
 }
