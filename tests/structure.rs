@@ -68,7 +68,12 @@ fn is_ident(c: char) -> bool {
 
 /// Expands the paths of one `use` tree (`a::{b, c::{d, e}}`) into full paths.
 fn expand_use(tree: &str) -> Vec<String> {
-    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    // `a as b` renames the last segment: keep `a`.
+    let tree: String = tree
+        .replace(" as ", "@")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     fn go(prefix: &str, tree: &str, out: &mut Vec<String>) {
         if let Some(open) = tree.find('{') {
             let head = &tree[..open];
@@ -92,7 +97,7 @@ fn expand_use(tree: &str) -> Vec<String> {
                 go(&format!("{prefix}{head}"), item, out);
             }
         } else {
-            let tree = tree.split(" as ").next().unwrap_or(tree);
+            let tree = tree.split('@').next().unwrap_or(tree);
             out.push(format!("{prefix}{tree}"));
         }
     }
@@ -111,8 +116,7 @@ fn paths_in(code: &str) -> Vec<String> {
         let after = &rest[i + 4..];
         if before.is_none_or(|c| !is_ident(c)) {
             if let Some(end) = after.find(';') {
-                let tree = after[..end].replace(" as ", " as ");
-                out.extend(expand_use(&tree));
+                out.extend(expand_use(&after[..end]));
             }
         }
         rest = after;
@@ -335,7 +339,7 @@ fn the_checker_sees_a_circle_and_the_edges_it_should() {
     );
     assert_eq!(target(&m("a"), &none, "std::sync::Arc", &modules), None);
     assert_eq!(
-        expand_use("super::{x::{A, B}, y}"),
+        expand_use("super::{x::{A, B as C}, y}"),
         ["super::x::A", "super::x::B", "super::y"]
     );
     let mut edges = BTreeMap::new();
