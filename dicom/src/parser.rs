@@ -11,6 +11,13 @@ use std::ops::Range;
 const MAX_DEPTH: usize = 64;
 /// Upper bound on the size of an inflated (deflated transfer syntax) dataset.
 const MAX_INFLATED: u64 = 1 << 30;
+/// Upper bound on the number of elements, items and fragments of a file (a
+/// parsed tree of some 200 MiB at most). A plain file needs at least 8 bytes
+/// per element, so only a file of more than 32 MiB of empty elements reaches
+/// it (real files have at most a few hundred thousand); what it stops is a
+/// small deflated file inflating to a hundred million empty elements (a 1 MiB
+/// upload would otherwise build a tree of several GiB).
+const MAX_ELEMENTS: usize = 1 << 22;
 const UNDEFINED: u32 = 0xffff_ffff;
 
 /// Deflated Explicit VR Little Endian.
@@ -92,7 +99,27 @@ pub fn parse_vec(bytes: Vec<u8>) -> Result<DicomFile, DicomError> {
 
 type Parts = (Dataset, Dataset, Option<Vec<u8>>, String, bool, Option<u64>);
 
+/// Resource limits of one parse.
+#[derive(Clone, Copy)]
+struct Limits {
+    /// Most elements, items and fragments.
+    elements: usize,
+    /// Largest inflated dataset (deflated transfer syntax), in bytes.
+    inflated: u64,
+}
+
+const LIMITS: Limits = Limits {
+    elements: MAX_ELEMENTS,
+    inflated: MAX_INFLATED,
+};
+
 fn parse_parts(bytes: &[u8]) -> Result<Parts, DicomError> {
+    parse_parts_limited(bytes, LIMITS)
+}
+
+/// [`parse_parts`] within given limits (tests use small ones).
+fn parse_parts_limited(bytes: &[u8], limits: Limits) -> Result<Parts, DicomError> {
+    let max_elements = limits.elements;
     if bytes.is_empty() {
         return Err(DicomError::Empty);
     }
@@ -103,13 +130,7 @@ fn parse_parts(bytes: &[u8]) -> Result<Parts, DicomError> {
     if bytes.len() < 132 || &bytes[128..132] != b"DICM" {
         return Err(invalid("missing DICM prefix".into()));
     }
-    let mut meta_reader = Reader {
-        buf: bytes,
-        pos: 132,
-        explicit: true,
-        big: false,
-        pixel_offset: None,
-    };
+    let mut meta_reader = Reader::new(bytes, 132, true, false, max_elements);
     let meta = meta_reader.read_meta().map_err(invalid)?;
     let ts_el = find(&meta, Tag::new(0x0002, 0x0010))
         .ok_or_else(|| invalid("no transfer syntax".into()))?;
@@ -123,27 +144,22 @@ fn parse_parts(bytes: &[u8]) -> Result<Parts, DicomError> {
 
     let (dataset, inflated, pixel_data_offset) = if transfer_syntax == DEFLATED_TS {
         let mut out = Vec::new();
+        // One byte more than allowed tells a dataset at the limit from a larger one.
         flate2::read::DeflateDecoder::new(&bytes[start..])
-            .take(MAX_INFLATED)
+            .take(limits.inflated.saturating_add(1))
             .read_to_end(&mut out)
             .map_err(|e| invalid(format!("inflate: {e}")))?;
-        let mut r = Reader {
-            buf: &out,
-            pos: 0,
-            explicit: true,
-            big: false,
-            pixel_offset: None,
-        };
+        if out.len() as u64 > limits.inflated {
+            return Err(invalid(format!(
+                "the inflated dataset exceeds {} bytes",
+                limits.inflated
+            )));
+        }
+        let mut r = Reader::new(&out, 0, true, false, max_elements);
         let ds = r.read_dataset(None, false, 0).map_err(invalid)?;
         (ds, Some(out), None)
     } else {
-        let mut r = Reader {
-            buf: bytes,
-            pos: start,
-            explicit,
-            big,
-            pixel_offset: None,
-        };
+        let mut r = Reader::new(bytes, start, explicit, big, max_elements);
         let ds = r.read_dataset(None, false, 0).map_err(invalid)?;
         (ds, None, r.pixel_offset)
     };
@@ -169,11 +185,32 @@ struct Reader<'a> {
     explicit: bool,
     big: bool,
     pixel_offset: Option<u64>,
+    /// How many more elements and items may be read.
+    elements_left: usize,
 }
 
 type R<T> = Result<T, String>;
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], pos: usize, explicit: bool, big: bool, max_elements: usize) -> Self {
+        Reader {
+            buf,
+            pos,
+            explicit,
+            big,
+            pixel_offset: None,
+            elements_left: max_elements,
+        }
+    }
+
+    /// Counts one more element or item against [`MAX_ELEMENTS`].
+    fn count_element(&mut self) -> R<()> {
+        self.elements_left = self
+            .elements_left
+            .checked_sub(1)
+            .ok_or("too many elements")?;
+        Ok(())
+    }
     fn take(&mut self, n: usize) -> R<&[u8]> {
         let end = self
             .pos
@@ -278,6 +315,7 @@ impl Reader<'_> {
 
     /// Reads one element; `None` for an item delimitation item.
     fn read_element(&mut self, depth: usize) -> R<Option<Element>> {
+        self.count_element()?;
         let header_start = self.pos;
         let tag = self.tag()?;
         if tag == Tag::ITEM_DELIMITATION {
@@ -358,6 +396,7 @@ impl Reader<'_> {
             if tag != Tag::ITEM {
                 return Err(format!("expected an item, found {tag}"));
             }
+            self.count_element()?;
             let item = if ilen == UNDEFINED {
                 self.read_dataset(None, true, depth)?
             } else {
@@ -384,6 +423,7 @@ impl Reader<'_> {
             if tag != Tag::ITEM || len == UNDEFINED {
                 return Err(format!("bad fragment item {tag}"));
             }
+            self.count_element()?;
             out.push(self.range(len)?);
         }
     }
@@ -422,6 +462,90 @@ mod tests {
         let f = parse(&file_with_dataset(&ds)).unwrap();
         let short = f.tags_json(crate::TagsFormat::Short);
         assert_eq!(short["0009,1010"][0]["0008,0100"], "ABCD");
+    }
+
+    fn deflated_file(ds: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let ts = b"1.2.840.10008.1.2.1.99\0";
+        let mut out = vec![0u8; 128];
+        out.extend_from_slice(b"DICM");
+        out.extend_from_slice(&[0x02, 0, 0x10, 0, b'U', b'I', ts.len() as u8, 0]);
+        out.extend_from_slice(ts);
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(ds).unwrap();
+        out.extend_from_slice(&e.finish().unwrap());
+        out
+    }
+
+    fn reason(r: Result<Parts, DicomError>) -> String {
+        match r {
+            Err(DicomError::Invalid { reason, .. }) => reason,
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("parsed"),
+        }
+    }
+
+    /// (0009,1001) LO, empty: the smallest element there is.
+    const EMPTY: [u8; 8] = [0x09, 0x00, 0x01, 0x10, b'L', b'O', 0, 0];
+
+    #[test]
+    fn element_budget_stops_a_deflated_flood_of_empty_elements() {
+        // Regression: a deflated file compresses ~1000:1, so a 1 MiB upload of
+        // empty elements built a tree of several GiB. Elements, items and
+        // fragments all count against the budget.
+        let limits = Limits {
+            elements: 1000,
+            inflated: MAX_INFLATED,
+        };
+        let ds = EMPTY.repeat(999);
+        assert!(parse_parts_limited(&deflated_file(&ds), limits).is_ok());
+        assert!(parse_parts_limited(&file_with_dataset(&ds), limits).is_ok());
+        let ds = EMPTY.repeat(1001);
+        assert_eq!(
+            reason(parse_parts_limited(&deflated_file(&ds), limits)),
+            "too many elements"
+        );
+        assert_eq!(
+            reason(parse_parts_limited(&file_with_dataset(&ds), limits)),
+            "too many elements"
+        );
+        // Items of a sequence: (0008,1115) SQ with 1000 empty items.
+        let mut ds = vec![
+            0x08, 0, 0x15, 0x11, b'S', b'Q', 0, 0, 0xff, 0xff, 0xff, 0xff,
+        ];
+        ds.extend_from_slice(&[0xfe, 0xff, 0, 0xe0, 0, 0, 0, 0].repeat(1000));
+        ds.extend_from_slice(&[0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
+        assert_eq!(
+            reason(parse_parts_limited(&file_with_dataset(&ds), limits)),
+            "too many elements"
+        );
+        // Fragments of encapsulated pixel data.
+        let mut ds = vec![
+            0xe0, 0x7f, 0x10, 0, b'O', b'B', 0, 0, 0xff, 0xff, 0xff, 0xff,
+        ];
+        ds.extend_from_slice(&[0xfe, 0xff, 0, 0xe0, 0, 0, 0, 0].repeat(1000));
+        ds.extend_from_slice(&[0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
+        assert_eq!(
+            reason(parse_parts_limited(&file_with_dataset(&ds), limits)),
+            "too many elements"
+        );
+    }
+
+    #[test]
+    fn inflated_dataset_beyond_the_limit_is_refused_not_truncated() {
+        // Regression: the inflater stopped silently at the limit, and a dataset
+        // cut at an element boundary parsed as if complete.
+        let ds = EMPTY.repeat(100); // 800 bytes
+        let at = |inflated| Limits {
+            elements: MAX_ELEMENTS,
+            inflated,
+        };
+        let parts = parse_parts_limited(&deflated_file(&ds), at(800)).unwrap();
+        assert_eq!(parts.1.len(), 100);
+        assert_eq!(
+            reason(parse_parts_limited(&deflated_file(&ds), at(400))),
+            "the inflated dataset exceeds 400 bytes"
+        );
     }
 
     #[test]
