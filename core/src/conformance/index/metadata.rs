@@ -1,0 +1,165 @@
+//! Metadata values and their revisions, per resource and across children.
+
+use crate::{IndexBackend, MetadataType, TxMode};
+
+use super::helpers::*;
+
+/// Metadata values with revisions: set, overwrite with a new revision, list, delete.
+pub fn metadata_revisions(backend: &dyn IndexBackend) {
+    let revisions = backend.info().supports_revisions;
+    let r = |rev: i64| if revisions { rev } else { 0 };
+    let user = MetadataType(MetadataType::START_USER + 1);
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    let c = add(&mut *tx, "p", "s", "se", "i");
+    ok(
+        tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET1", 0),
+        "set_metadata",
+    );
+    commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    let lookup = |tx: &mut Tx<'_>, kind| {
+        ok(tx.lookup_metadata(c.instance_id, kind), "lookup_metadata").map(|(v, rev)| (v, r(rev)))
+    };
+    assert_eq!(
+        lookup(&mut tx, MetadataType::REMOTE_AET),
+        Some(("AET1".to_owned(), 0))
+    );
+    ok(
+        tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET2", r(1)),
+        "set_metadata",
+    );
+    ok(
+        tx.set_metadata(c.instance_id, user, "Ünïcødé ✓", r(7)),
+        "set_metadata",
+    );
+    ok(
+        tx.set_metadata(c.series_id, MetadataType::REMOTE_AET, "SERIES", 0),
+        "set_metadata",
+    );
+    commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    assert_eq!(
+        lookup(&mut tx, MetadataType::REMOTE_AET),
+        Some(("AET2".to_owned(), r(1))),
+        "metadata overwritten with a new revision"
+    );
+    assert_eq!(lookup(&mut tx, user), Some(("Ünïcødé ✓".to_owned(), r(7))));
+    assert_eq!(lookup(&mut tx, MetadataType::ORIGIN), None);
+    let all: Vec<_> = ok(tx.get_all_metadata(c.instance_id), "get_all_metadata")
+        .into_iter()
+        .map(|(k, v, rev)| (k, v, r(rev)))
+        .collect();
+    assert_eq!(
+        sorted(all),
+        vec![
+            (MetadataType::REMOTE_AET, "AET2".to_owned(), r(1)),
+            (user, "Ünïcødé ✓".to_owned(), r(7)),
+        ]
+    );
+    assert_eq!(
+        ok(tx.get_all_metadata(c.series_id), "get_all_metadata"),
+        vec![(MetadataType::REMOTE_AET, "SERIES".to_owned(), 0)],
+        "metadata is per resource"
+    );
+    assert!(ok(tx.get_all_metadata(c.patient_id), "get_all_metadata").is_empty());
+
+    ok(
+        tx.delete_metadata(c.instance_id, MetadataType::REMOTE_AET),
+        "delete_metadata",
+    );
+    ok(
+        tx.delete_metadata(c.instance_id, MetadataType::REMOTE_AET),
+        "delete_metadata (already deleted)",
+    );
+    ok(
+        tx.delete_metadata(c.instance_id, MetadataType::ORIGIN),
+        "delete_metadata (never set)",
+    );
+    commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadOnly);
+    assert_eq!(
+        lookup(&mut tx, MetadataType::REMOTE_AET),
+        None,
+        "deleted metadata"
+    );
+    assert_eq!(
+        ok(tx.get_all_metadata(c.instance_id), "get_all_metadata").len(),
+        1
+    );
+    assert_eq!(
+        ok(
+            tx.lookup_metadata(c.series_id, MetadataType::REMOTE_AET),
+            "lookup_metadata"
+        ),
+        Some(("SERIES".to_owned(), 0)),
+        "deleting an instance's metadata must not touch its series'"
+    );
+    commit(tx);
+}
+
+/// `get_children_metadata` returns the value of every child that has it.
+pub fn children_metadata(backend: &dyn IndexBackend) {
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    let mut ids = Vec::new();
+    for i in ["i1", "i2", "i3", "i4"] {
+        ids.push(add(&mut *tx, "p", "s", "se", i));
+    }
+    let other = add(&mut *tx, "p", "s", "se-other", "i-other");
+    for (c, v) in [(&ids[0], "2"), (&ids[1], "10"), (&ids[3], "1")] {
+        ok(
+            tx.set_metadata(c.instance_id, MetadataType::INDEX_IN_SERIES, v, 0),
+            "set_metadata",
+        );
+    }
+    ok(
+        tx.set_metadata(ids[0].instance_id, MetadataType::REMOTE_AET, "AET", 0),
+        "set_metadata",
+    );
+    ok(
+        tx.set_metadata(other.instance_id, MetadataType::INDEX_IN_SERIES, "99", 0),
+        "set_metadata",
+    );
+    ok(
+        tx.set_metadata(other.series_id, MetadataType::LAST_UPDATE, "x", 0),
+        "set_metadata",
+    );
+    commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadOnly);
+    let series = ids[0].series_id;
+    assert_eq!(
+        sorted(ok(
+            tx.get_children_metadata(series, MetadataType::INDEX_IN_SERIES),
+            "get_children_metadata"
+        )),
+        strings(&["1", "10", "2"])
+    );
+    assert_eq!(
+        ok(
+            tx.get_children_metadata(series, MetadataType::REMOTE_AET),
+            "get_children_metadata"
+        ),
+        strings(&["AET"])
+    );
+    assert!(ok(
+        tx.get_children_metadata(series, MetadataType::ORIGIN),
+        "get_children_metadata"
+    )
+    .is_empty());
+    assert_eq!(
+        ok(
+            tx.get_children_metadata(ids[0].study_id, MetadataType::LAST_UPDATE),
+            "get_children_metadata"
+        ),
+        strings(&["x"])
+    );
+    assert!(ok(
+        tx.get_children_metadata(ids[0].instance_id, MetadataType::INDEX_IN_SERIES),
+        "get_children_metadata"
+    )
+    .is_empty());
+    commit(tx);
+}
