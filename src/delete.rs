@@ -19,10 +19,11 @@ pub fn delete_resource(
         Ok(tx.delete_resource(id)?)
     })?;
     remove_files(ctx, &deleted.files);
-    for (_, id) in &deleted.resources {
-        ctx.stable.forget(id);
+    for r in &deleted.resources {
+        ctx.stable.forget(&r.public_id);
     }
-    let remaining = deleted.remaining_ancestor.map(|(t, id)| {
+    let remaining = deleted.remaining_ancestor.map(|r| {
+        let (t, id) = (r.level, r.public_id);
         json!({
             "ID": id,
             "Path": format!("/{}/{}", t.collection(), id),

@@ -47,7 +47,7 @@ pub fn read_dicom_bytes(
 ) -> ApiResult<(FileInfo, Vec<u8>)> {
     let info = ctx
         .read_blocking(|tx| Ok(tx.lookup_attachment(instance, FileContentType::DICOM)?))?
-        .map(|(f, _)| f)
+        .map(|a| a.file)
         .ok_or_else(ApiError::not_found)?;
     let bytes = read_attachment(ctx, &info)?;
     Ok((info, bytes))
@@ -70,11 +70,11 @@ pub fn tags_json(
     let (info, offset) = ctx.read_blocking(|tx| {
         let info = tx
             .lookup_attachment(instance, FileContentType::DICOM)?
-            .map(|(f, _)| f)
+            .map(|a| a.file)
             .ok_or_else(ApiError::not_found)?;
         let offset = tx
             .lookup_metadata(instance, stowage_core::MetadataType::PIXEL_DATA_OFFSET)?
-            .and_then(|(v, _)| v.parse::<u64>().ok());
+            .and_then(|m| m.value.parse::<u64>().ok());
         Ok((info, offset))
     })?;
     if let (CompressionType::None, Some(offset)) = (info.compression, offset) {

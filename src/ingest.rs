@@ -321,7 +321,8 @@ pub fn store(ctx: &ServerContext, data: Vec<u8>, origin: &Origin) -> ApiResult<S
                 ]);
             }
             remove_files(ctx, &obsolete.files);
-            for (_, id) in &obsolete.resources {
+            for r in &obsolete.resources {
+                let id = &r.public_id;
                 if *id != ids.patient && *id != ids.study && *id != ids.series {
                     ctx.stable.forget(id);
                 }
@@ -358,7 +359,12 @@ pub fn remove_files(ctx: &ServerContext, files: &[FileInfo]) {
 fn tags_of(file: &DicomFile, levels: &[ResourceType], id: i64, content: &mut ResourcesContent) {
     for level in levels {
         for (tag, value) in file.main_dicom_tags(*level) {
-            content.main_tags.push((id, tag.group, tag.element, value));
+            content.main_tags.push(stowage_core::ResourceMainDicomTag {
+                resource: id,
+                group: tag.group,
+                element: tag.element,
+                value,
+            });
         }
     }
 }
@@ -380,7 +386,7 @@ pub fn record_instance(
         ..
     } = store;
     let mut obsolete = DeletedResources::default();
-    if let Some((old, _)) = tx.lookup_resource(&ids.instance)? {
+    if let Some(stowage_core::ResourceRef { id: old, .. }) = tx.lookup_resource(&ids.instance)? {
         if !config.overwrite_instances {
             return Ok((StoreStatus::AlreadyStored, obsolete));
         }
@@ -439,7 +445,11 @@ pub fn record_instance(
     let now = now_iso();
     let index_in_series = tx.count_children(created.series_id)?;
     let mut meta = |kind: MetadataType, value: String| {
-        content.metadata.push((created.instance_id, kind, value));
+        content.metadata.push(stowage_core::ResourceMetadataValue {
+            resource: created.instance_id,
+            kind,
+            value,
+        });
     };
     meta(MetadataType::INDEX_IN_SERIES, index_in_series.to_string());
     meta(MetadataType::RECEPTION_DATE, now.clone());
@@ -540,7 +550,16 @@ pub fn write_parent_metadata(
     }
     tx.set_resources_content(&ResourcesContent {
         main_tags: Vec::new(),
-        metadata,
+        metadata: metadata
+            .into_iter()
+            .map(
+                |(resource, kind, value)| stowage_core::ResourceMetadataValue {
+                    resource,
+                    kind,
+                    value,
+                },
+            )
+            .collect(),
     })?;
     Ok(())
 }

@@ -12,10 +12,10 @@ use crate::context::ServerContext;
 use crate::error::ApiResult;
 
 /// Main DICOM tags as a `{Name: value}` object, keeping only the tags of `level`.
-pub fn tags_object(tags: &[(u16, u16, String)], level: ResourceType) -> Value {
+pub fn tags_object(tags: &[stowage_core::MainDicomTag], level: ResourceType) -> Value {
     let mut map = Map::new();
-    for (g, e, v) in tags {
-        let tag = Tag::new(*g, *e);
+    for t in tags {
+        let (tag, v) = (Tag::new(t.group, t.element), &t.value);
         if main_tags::level_of(tag) == Some(level)
             || (level == ResourceType::Instance && main_tags::main_dicom_tags(level).contains(&tag))
         {
@@ -33,7 +33,7 @@ fn metadata(
     id: InternalId,
     kind: MetadataType,
 ) -> ApiResult<Option<String>> {
-    Ok(tx.lookup_metadata(id, kind)?.map(|(v, _)| v))
+    Ok(tx.lookup_metadata(id, kind)?.map(|m| m.value))
 }
 
 /// Rewrites the main DICOM tags of a resource's JSON as `?full` (`{"0010,0010": {Name, Type,
@@ -123,7 +123,9 @@ pub fn resource_json(
             obj.insert("Status".into(), json!(status));
         }
         ResourceType::Instance => {
-            if let Some((file, _)) = tx.lookup_attachment(id, FileContentType::DICOM)? {
+            if let Some(stowage_core::StoredAttachment { file, .. }) =
+                tx.lookup_attachment(id, FileContentType::DICOM)?
+            {
                 obj.insert("FileSize".into(), json!(file.uncompressed_size));
                 obj.insert("FileUuid".into(), json!(file.uuid));
             }
@@ -143,7 +145,7 @@ pub fn lookup_at_level(
     level: ResourceType,
 ) -> ApiResult<InternalId> {
     match tx.lookup_resource(public_id)? {
-        Some((id, t)) if t == level => Ok(id),
+        Some(found) if found.level == level => Ok(found.id),
         _ => Err(crate::error::ApiError::not_found()),
     }
 }

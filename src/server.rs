@@ -90,10 +90,10 @@ pub fn sweep_orphans(ctx: &ServerContext) -> Result<usize, crate::error::ApiErro
     let referenced = ctx.read_blocking(|tx| {
         let mut set = std::collections::HashSet::new();
         for public in tx.get_all_public_ids(stowage_core::ResourceType::Instance, 0, None)? {
-            if let Some((id, _)) = tx.lookup_resource(&public)? {
+            if let Some(stowage_core::ResourceRef { id, .. }) = tx.lookup_resource(&public)? {
                 for ct in tx.list_available_attachments(id)? {
-                    if let Some((f, _)) = tx.lookup_attachment(id, ct)? {
-                        set.insert(f.uuid);
+                    if let Some(a) = tx.lookup_attachment(id, ct)? {
+                        set.insert(a.file.uuid);
                     }
                 }
             }

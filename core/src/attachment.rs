@@ -63,3 +63,12 @@ pub struct FileInfo {
     pub compressed_size: u64,
     pub compressed_md5: String,
 }
+
+/// An attachment record with its revision (`lookup_attachment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    /// The stored file.
+    pub file: FileInfo,
+    /// Its revision: 0 when first attached, one more at each replacement.
+    pub revision: i64,
+}

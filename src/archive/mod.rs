@@ -54,7 +54,7 @@ pub fn resolve_resources(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         match tx.lookup_resource(id)? {
-            Some((internal, level)) => out.push((internal, level, id.clone())),
+            Some(found) => out.push((found.id, found.level, id.clone())),
             None => {
                 return Err(ApiError::with_details(
                     ErrorCode::UnknownResource,
@@ -66,10 +66,10 @@ pub fn resolve_resources(
     Ok(out)
 }
 
-fn tag_value(tags: &[(u16, u16, String)], group: u16, element: u16) -> String {
+fn tag_value(tags: &[stowage_core::MainDicomTag], group: u16, element: u16) -> String {
     tags.iter()
-        .find(|(g, e, _)| *g == group && *e == element)
-        .map(|(_, _, v)| v.trim().to_owned())
+        .find(|t| t.group == group && t.element == element)
+        .map(|t| t.value.trim().to_owned())
         .unwrap_or_default()
 }
 
@@ -192,10 +192,10 @@ pub fn plan(
                     } else {
                         format!("{pname}/{sname}/{sename}/{prefix}{:06}.dcm", n + 1)
                     };
-                    if let Some((f, _)) =
+                    if let Some(a) =
                         tx.lookup_attachment(instance, stowage_core::FileContentType::DICOM)?
                     {
-                        plan.uncompressed_size += f.uncompressed_size;
+                        plan.uncompressed_size += a.file.uncompressed_size;
                     }
                     plan.items.push(ArchiveItem { path, instance });
                 }

@@ -691,7 +691,7 @@ fn run_job(
 
 /// Deletes a resource of any level; `false` when it is already gone. Blocking.
 pub fn delete_any(ctx: &ServerContext, public_id: &str) -> ApiResult<bool> {
-    let level = ctx.read_blocking(|tx| Ok(tx.lookup_resource(public_id)?.map(|(_, l)| l)))?;
+    let level = ctx.read_blocking(|tx| Ok(tx.lookup_resource(public_id)?.map(|r| r.level)))?;
     let Some(level) = level else {
         tracing::warn!("bulk delete: unknown resource {public_id}");
         return Ok(false);

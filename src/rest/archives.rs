@@ -362,7 +362,11 @@ async fn bulk_content(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
         let mut targets: Vec<(stowage_core::InternalId, ResourceType)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for id in &resources {
-            let Some((internal, at)) = tx.lookup_resource(id)? else {
+            let Some(stowage_core::ResourceRef {
+                id: internal,
+                level: at,
+            }) = tx.lookup_resource(id)?
+            else {
                 continue;
             };
             let found = match level {
@@ -383,10 +387,10 @@ async fn bulk_content(ctx: Ctx, body: Bytes) -> ApiResult<Json> {
             let mut v = resource_json(&c, tx, internal, l, &public)?;
             if with_metadata {
                 let mut m = Map::new();
-                for (kind, value, _) in tx.get_all_metadata(internal)? {
+                for entry in tx.get_all_metadata(internal)? {
                     m.insert(
-                        super::metadata::metadata_name(&c.config, kind),
-                        json!(value),
+                        super::metadata::metadata_name(&c.config, entry.kind),
+                        json!(entry.value),
                     );
                 }
                 v["Metadata"] = Value::Object(m);

@@ -130,7 +130,10 @@ fn lookup(
     ct: FileContentType,
 ) -> ApiResult<(InternalId, Option<(FileInfo, i64)>)> {
     let id = lookup_at_level(tx, public_id, level)?;
-    Ok((id, tx.lookup_attachment(id, ct)?))
+    Ok((
+        id,
+        tx.lookup_attachment(id, ct)?.map(|a| (a.file, a.revision)),
+    ))
 }
 
 async fn fetch(

@@ -50,7 +50,8 @@ async fn changes(ctx: Ctx, RawQuery(q): RawQuery) -> ApiResult<Json> {
         let (list, done) = if last_only {
             (tx.get_last_change()?.into_iter().collect(), true)
         } else {
-            tx.get_changes(since, limit)?
+            let page = tx.get_changes(since, limit)?;
+            (page.changes, page.done)
         };
         let last = match list.last() {
             Some(c) => c.seq,
@@ -82,7 +83,8 @@ async fn exports(ctx: Ctx, RawQuery(q): RawQuery) -> ApiResult<Json> {
         let (list, done) = if last_only {
             (tx.get_last_exported_resource()?.into_iter().collect(), true)
         } else {
-            tx.get_exported_resources(since, limit)?
+            let page = tx.get_exported_resources(since, limit)?;
+            (page.exports, page.done)
         };
         let last = list.last().map(|e| e.seq).unwrap_or(since);
         let items: Vec<Value> = list

@@ -198,8 +198,8 @@ fn requested_values(
     let mut known = std::collections::HashMap::new();
     let mut current = Some(id);
     while let Some(r) = current {
-        for (g, e, v) in tx.get_main_dicom_tags(r)? {
-            known.entry(Tag::new(g, e)).or_insert(v);
+        for t in tx.get_main_dicom_tags(r)? {
+            known.entry(Tag::new(t.group, t.element)).or_insert(t.value);
         }
         current = tx.lookup_parent(r)?;
     }
@@ -373,7 +373,8 @@ fn file_matches(
             break;
         }
         let instance = ctx.read_blocking(|tx| {
-            let Some((id, level)) = tx.lookup_resource(&public_id)? else {
+            let Some(stowage_core::ResourceRef { id, level }) = tx.lookup_resource(&public_id)?
+            else {
                 return Ok(None);
             };
             Ok(
@@ -413,7 +414,7 @@ fn find_blocking(ctx: &ServerContext, request: FindRequest) -> ApiResult<Json> {
     ctx.read_blocking(|tx| {
         let mut out = Vec::with_capacity(ids.len());
         for public_id in &ids {
-            if let Some((id, level)) = tx.lookup_resource(public_id)? {
+            if let Some(stowage_core::ResourceRef { id, level }) = tx.lookup_resource(public_id)? {
                 let mut v = resource_json(ctx, tx, id, level, public_id)?;
                 crate::resources::format_main_tags(&mut v, request.format);
                 if !request.requested_tags.is_empty() {

@@ -76,14 +76,14 @@ async fn list(
         let all = tx.get_all_metadata(id)?;
         if expand {
             let mut m = Map::new();
-            for (kind, value, _) in all {
-                m.insert(metadata_name(&c.config, kind), json!(value));
+            for entry in all {
+                m.insert(metadata_name(&c.config, entry.kind), json!(entry.value));
             }
             Ok(Json(Value::Object(m)))
         } else {
             Ok(Json(json!(all
                 .iter()
-                .map(|(k, _, _)| metadata_name(&c.config, *k))
+                .map(|entry| metadata_name(&c.config, entry.kind))
                 .collect::<Vec<_>>())))
         }
     })
@@ -95,9 +95,10 @@ fn current(
     id: InternalId,
     kind: MetadataType,
 ) -> ApiResult<Option<(String, Etag)>> {
-    Ok(tx.lookup_metadata(id, kind)?.map(|(v, revision)| {
-        let md5 = md5_hex(v.as_bytes());
-        (v, Etag { revision, md5 })
+    Ok(tx.lookup_metadata(id, kind)?.map(|m| {
+        let md5 = md5_hex(m.value.as_bytes());
+        let revision = m.revision;
+        (m.value, Etag { revision, md5 })
     }))
 }
 

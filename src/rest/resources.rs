@@ -127,7 +127,7 @@ async fn list(ctx: Ctx, RawQuery(q): RawQuery, level: ResourceType) -> ApiResult
         }
         let mut out = Vec::with_capacity(ids.len());
         for public_id in ids {
-            if let Some((id, _)) = tx.lookup_resource(&public_id)? {
+            if let Some(stowage_core::ResourceRef { id, .. }) = tx.lookup_resource(&public_id)? {
                 let mut v = resource_json(&ctx2, tx, id, level, &public_id)?;
                 format_main_tags(&mut v, format);
                 out.push(v);

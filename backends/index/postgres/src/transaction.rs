@@ -9,9 +9,11 @@ use std::task::Poll;
 use deadpool_postgres::Object;
 use stowage_core::find::normalize_for_matching;
 use stowage_core::{
-    Change, ChangeType, CompressionType, CreatedInstance, DeletedResources, ExportedResource,
-    FileContentType, FileInfo, FindQuery, IndexError, IndexTransaction, InstanceHashes, InternalId,
-    MetadataType, NewChange, ResourceSize, ResourceType, ResourcesContent,
+    Change, ChangeType, ChangesPage, CompressionType, CreatedInstance, DeletedResources,
+    ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery, IndexError,
+    IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry, MetadataType,
+    MetadataValue, NewChange, PublicResource, ResourceRef, ResourceSize, ResourceType,
+    ResourceWithParent, ResourcesContent, StoredAttachment,
 };
 use tokio::runtime::Runtime;
 use tokio_postgres::types::{ToSql, Type};
@@ -267,9 +269,10 @@ impl<'a> PgTransaction<'a> {
             let id: i64 = row.get(0);
             if last != Some(id) {
                 last = Some(id);
-                deleted
-                    .resources
-                    .push((resource_type(row.get(1))?, row.get(2)));
+                deleted.resources.push(PublicResource {
+                    level: resource_type(row.get(1))?,
+                    public_id: row.get(2),
+                });
             }
             if row.get::<_, Option<String>>(3).is_some() {
                 deleted.files.push(file_info(row, 3));
@@ -363,12 +366,17 @@ impl IndexTransaction for PgTransaction<'_> {
         let tags: BTreeMap<(i64, i32, i32), &String> = content
             .main_tags
             .iter()
-            .map(|(id, g, e, v)| ((*id, i32::from(*g), i32::from(*e)), v))
+            .map(|t| {
+                (
+                    (t.resource, i32::from(t.group), i32::from(t.element)),
+                    &t.value,
+                )
+            })
             .collect();
         let metadata: BTreeMap<(i64, i32), &String> = content
             .metadata
             .iter()
-            .map(|(id, kind, v)| ((*id, kind.0), v))
+            .map(|m| ((m.resource, m.kind.0), &m.value))
             .collect();
         let tag_ids: Vec<i64> = tags.keys().map(|k| k.0).collect();
         let tag_groups: Vec<i32> = tags.keys().map(|k| k.1).collect();
@@ -401,12 +409,15 @@ impl IndexTransaction for PgTransaction<'_> {
         )
     }
 
-    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<(InternalId, ResourceType)>> {
+    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<ResourceRef>> {
         match self.query_opt(
             "SELECT internalId, resourceType FROM Resources WHERE publicId = $1",
             &[&public_id],
         )? {
-            Some(r) => Ok(Some((r.get(0), resource_type(r.get(1))?))),
+            Some(r) => Ok(Some(ResourceRef {
+                id: r.get(0),
+                level: resource_type(r.get(1))?,
+            })),
             None => Ok(None),
         }
     }
@@ -414,13 +425,17 @@ impl IndexTransaction for PgTransaction<'_> {
     fn lookup_resource_and_parent(
         &mut self,
         public_id: &str,
-    ) -> Result<Option<(InternalId, ResourceType, Option<String>)>> {
+    ) -> Result<Option<ResourceWithParent>> {
         match self.query_opt(
             "SELECT r.internalId, r.resourceType, p.publicId FROM Resources r \
              LEFT JOIN Resources p ON p.internalId = r.parentId WHERE r.publicId = $1",
             &[&public_id],
         )? {
-            Some(r) => Ok(Some((r.get(0), resource_type(r.get(1))?, r.get(2)))),
+            Some(r) => Ok(Some(ResourceWithParent {
+                id: r.get(0),
+                level: resource_type(r.get(1))?,
+                parent: r.get(2),
+            })),
             None => Ok(None),
         }
     }
@@ -533,7 +548,10 @@ impl IndexTransaction for PgTransaction<'_> {
                 )?
                 .get(0);
             if has_children {
-                deleted.remaining_ancestor = Some((resource_type(row.get(0))?, row.get(1)));
+                deleted.remaining_ancestor = Some(PublicResource {
+                    level: resource_type(row.get(0))?,
+                    public_id: row.get(1),
+                });
                 break;
             }
             self.collect_subtree(p, &mut deleted)?;
@@ -543,7 +561,7 @@ impl IndexTransaction for PgTransaction<'_> {
         Ok(deleted)
     }
 
-    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<(u16, u16, String)>> {
+    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<MainDicomTag>> {
         Ok(self
             .query(
                 "SELECT tagGroup, tagElement, value FROM MainDicomTags WHERE id = $1 \
@@ -551,12 +569,10 @@ impl IndexTransaction for PgTransaction<'_> {
                 &[&id],
             )?
             .iter()
-            .map(|r| {
-                (
-                    r.get::<_, i32>(0) as u16,
-                    r.get::<_, i32>(1) as u16,
-                    r.get(2),
-                )
+            .map(|r| MainDicomTag {
+                group: r.get::<_, i32>(0) as u16,
+                element: r.get::<_, i32>(1) as u16,
+                value: r.get(2),
             })
             .collect())
     }
@@ -600,14 +616,18 @@ impl IndexTransaction for PgTransaction<'_> {
 
     // ---- metadata ----
 
-    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<(MetadataType, String, i64)>> {
+    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<MetadataEntry>> {
         Ok(self
             .query(
                 "SELECT type, value, revision FROM Metadata WHERE id = $1 ORDER BY type",
                 &[&id],
             )?
             .iter()
-            .map(|r| (MetadataType(r.get(0)), r.get(1), r.get(2)))
+            .map(|r| MetadataEntry {
+                kind: MetadataType(r.get(0)),
+                value: r.get(1),
+                revision: r.get(2),
+            })
             .collect())
     }
 
@@ -615,14 +635,17 @@ impl IndexTransaction for PgTransaction<'_> {
         &mut self,
         id: InternalId,
         kind: MetadataType,
-    ) -> Result<Option<(String, i64)>> {
+    ) -> Result<Option<MetadataValue>> {
         let sql = format!(
             "SELECT value, revision FROM Metadata WHERE id = $1 AND type = $2{}",
             self.row_lock()
         );
         Ok(self
             .query_opt(&sql, &[&id, &kind.0])?
-            .map(|r| (r.get(0), r.get(1))))
+            .map(|r| MetadataValue {
+                value: r.get(0),
+                revision: r.get(1),
+            }))
     }
 
     fn set_metadata(
@@ -696,14 +719,17 @@ impl IndexTransaction for PgTransaction<'_> {
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<(FileInfo, i64)>> {
+    ) -> Result<Option<StoredAttachment>> {
         let sql = format!(
             "SELECT {FILE_COLUMNS}, revision FROM AttachedFiles WHERE id = $1 AND fileType = $2{}",
             self.row_lock()
         );
         Ok(self
             .query_opt(&sql, &[&id, &ct.0])?
-            .map(|r| (file_info(&r, 0), r.get(7))))
+            .map(|r| StoredAttachment {
+                file: file_info(&r, 0),
+                revision: r.get(7),
+            }))
     }
 
     fn list_available_attachments(&mut self, id: InternalId) -> Result<Vec<FileContentType>> {
@@ -759,7 +785,7 @@ impl IndexTransaction for PgTransaction<'_> {
         Ok(pending)
     }
 
-    fn get_changes(&mut self, since: i64, limit: u64) -> Result<(Vec<Change>, bool)> {
+    fn get_changes(&mut self, since: i64, limit: u64) -> Result<ChangesPage> {
         // Published changes only (`seq > $1` excludes the NULL seqs of this transaction's
         // unpublished ones).
         let sql =
@@ -768,7 +794,7 @@ impl IndexTransaction for PgTransaction<'_> {
         let mut changes = rows.iter().map(change).collect::<Result<Vec<_>>>()?;
         let done = changes.len() as u64 <= limit;
         changes.truncate(limit as usize);
-        Ok((changes, done))
+        Ok(ChangesPage { changes, done })
     }
 
     fn get_last_change(&mut self) -> Result<Option<Change>> {
@@ -807,19 +833,15 @@ impl IndexTransaction for PgTransaction<'_> {
         )
     }
 
-    fn get_exported_resources(
-        &mut self,
-        since: i64,
-        limit: u64,
-    ) -> Result<(Vec<ExportedResource>, bool)> {
+    fn get_exported_resources(&mut self, since: i64, limit: u64) -> Result<ExportsPage> {
         let sql = format!(
             "SELECT {EXPORT_COLUMNS} FROM ExportedResources WHERE seq > $1 ORDER BY seq LIMIT $2"
         );
         let rows = self.query(&sql, &[&since, &limit_plus_one(limit)])?;
-        let mut out = rows.iter().map(export).collect::<Result<Vec<_>>>()?;
-        let done = out.len() as u64 <= limit;
-        out.truncate(limit as usize);
-        Ok((out, done))
+        let mut exports = rows.iter().map(export).collect::<Result<Vec<_>>>()?;
+        let done = exports.len() as u64 <= limit;
+        exports.truncate(limit as usize);
+        Ok(ExportsPage { exports, done })
     }
 
     fn get_last_exported_resource(&mut self) -> Result<Option<ExportedResource>> {

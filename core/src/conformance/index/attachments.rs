@@ -1,6 +1,6 @@
 //! Attachments and their revisions, and the disk sizes they add up to.
 
-use crate::{FileContentType, FileInfo, IndexBackend, ResourceSize, TxMode};
+use crate::{FileContentType, FileInfo, IndexBackend, ResourceSize, StoredAttachment, TxMode};
 
 use super::helpers::*;
 
@@ -30,15 +30,18 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
 
     let mut tx = begin(backend, TxMode::ReadWrite);
     let lookup = |tx: &mut Tx<'_>, id, ct| {
-        ok(tx.lookup_attachment(id, ct), "lookup_attachment").map(|(f, rev)| (f, r(rev)))
+        ok(tx.lookup_attachment(id, ct), "lookup_attachment").map(|a| StoredAttachment {
+            revision: r(a.revision),
+            ..a
+        })
     };
     assert_eq!(
         lookup(&mut tx, c.instance_id, FileContentType::DICOM),
-        Some((dicom.clone(), 0))
+        Some(stored(&dicom, 0))
     );
     assert_eq!(
         lookup(&mut tx, c.instance_id, user.content_type),
-        Some((user.clone(), r(3)))
+        Some(stored(&user, r(3)))
     );
     assert_eq!(
         lookup(&mut tx, c.instance_id, FileContentType::DICOM_AS_JSON),
@@ -107,7 +110,7 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
     assert_eq!(lookup(&mut tx, c.instance_id, FileContentType::DICOM), None);
     assert_eq!(
         lookup(&mut tx, c.instance_id, user.content_type),
-        Some((user2, r(4)))
+        Some(stored(&user2, r(4)))
     );
     assert_eq!(
         ok(

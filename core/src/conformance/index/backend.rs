@@ -29,14 +29,14 @@ pub fn empty_backend(backend: &dyn IndexBackend) {
     }
     assert_eq!(
         ok(tx.get_changes(0, 10), "get_changes"),
-        (vec![], true),
+        no_changes(),
         "empty change log"
     );
     assert_eq!(ok(tx.get_last_change(), "get_last_change"), None);
     assert_eq!(ok(tx.get_last_change_index(), "get_last_change_index"), 0);
     assert_eq!(
         ok(tx.get_exported_resources(0, 10), "get_exported_resources"),
-        (vec![], true),
+        no_exports(),
         "empty export log"
     );
     assert_eq!(

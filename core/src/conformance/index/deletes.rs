@@ -1,8 +1,8 @@
 //! `delete_resource`: what goes with a resource, what stays, and what is returned.
 
 use crate::{
-    ChangeType, ConstraintKind, FileContentType, FileInfo, FindQuery, IndexBackend,
-    LabelsConstraint, MetadataType, ResourceType, TagConstraint, TxMode,
+    ChangeType, ChangesPage, ConstraintKind, FileContentType, FileInfo, FindQuery, IndexBackend,
+    LabelsConstraint, MetadataType, PublicResource, ResourceType, TagConstraint, TxMode,
 };
 
 use super::helpers::*;
@@ -14,8 +14,8 @@ fn sorted_files(mut files: Vec<FileInfo>) -> Vec<FileInfo> {
     files
 }
 
-fn resources(list: &[(ResourceType, &str)]) -> Vec<(ResourceType, String)> {
-    sorted(list.iter().map(|(t, p)| (*t, (*p).to_owned())).collect())
+fn resources(list: &[(ResourceType, &str)]) -> Vec<PublicResource> {
+    sorted(list.iter().map(|(t, p)| public(*t, p)).collect())
 }
 
 /// Deleting one instance of a multi-instance series removes that instance only, returns its
@@ -51,7 +51,7 @@ pub fn delete_instance_keeps_series(backend: &dyn IndexBackend) {
     );
     assert_eq!(
         deleted.remaining_ancestor,
-        Some((Series, "se".to_owned())),
+        Some(public(Series, "se")),
         "remaining ancestor"
     );
 
@@ -74,7 +74,7 @@ pub fn delete_instance_keeps_series(backend: &dyn IndexBackend) {
             tx.lookup_attachment(i1.instance_id, FileContentType::DICOM),
             "lookup_attachment"
         ),
-        Some((f1, 0)),
+        Some(stored(&f1, 0)),
         "a sibling's attachment survives"
     );
     assert_eq!(
@@ -123,7 +123,7 @@ pub fn delete_last_series_of_study_keeps_patient(backend: &dyn IndexBackend) {
     );
     assert_eq!(
         deleted.remaining_ancestor,
-        Some((Patient, "p".to_owned())),
+        Some(public(Patient, "p")),
         "remaining ancestor"
     );
 
@@ -297,10 +297,10 @@ pub fn delete_removes_changes_of_deleted_resources(backend: &dyn IndexBackend) {
         tx.delete_resource(a.instance_id),
         "delete_resource(instance)",
     );
-    assert_eq!(d.remaining_ancestor, Some((Series, "se1".to_owned())));
+    assert_eq!(d.remaining_ancestor, Some(public(Series, "se1")));
     commit(tx);
     let mut tx = begin(backend, TxMode::ReadOnly);
-    let (changes, done) = ok(tx.get_changes(0, 100), "get_changes");
+    let ChangesPage { changes, done } = ok(tx.get_changes(0, 100), "get_changes");
     assert!(done);
     assert_eq!(
         changes
@@ -321,7 +321,7 @@ pub fn delete_removes_changes_of_deleted_resources(backend: &dyn IndexBackend) {
     ok(tx.delete_resource(a.patient_id), "delete_resource(patient)");
     commit(tx);
     let mut tx = begin(backend, TxMode::ReadOnly);
-    let (changes, _) = ok(tx.get_changes(0, 100), "get_changes");
+    let changes = ok(tx.get_changes(0, 100), "get_changes").changes;
     assert_eq!(
         changes
             .iter()
@@ -341,7 +341,7 @@ pub fn delete_removes_changes_of_deleted_resources(backend: &dyn IndexBackend) {
     ok(tx.delete_resource(b.patient_id), "delete_resource(patient)");
     commit(tx);
     let mut tx = begin(backend, TxMode::ReadWrite);
-    assert_eq!(ok(tx.get_changes(0, 100), "get_changes"), (vec![], true));
+    assert_eq!(ok(tx.get_changes(0, 100), "get_changes"), no_changes());
     assert_eq!(ok(tx.get_last_change(), "get_last_change"), None);
     assert_eq!(
         ok(tx.get_last_change_index(), "get_last_change_index"),

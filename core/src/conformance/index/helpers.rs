@@ -4,9 +4,11 @@
 use std::fmt::Display;
 
 use crate::{
-    ChangeType, CompressionType, ConstraintKind, CreatedInstance, FileContentType, FileInfo,
-    FindQuery, IndexBackend, IndexError, IndexTransaction, InstanceHashes, InternalId,
-    LabelsConstraint, NewChange, ResourceType, ResourcesContent, TagConstraint, TxMode,
+    ChangeType, ChangesPage, CompressionType, ConstraintKind, CreatedInstance, ExportsPage,
+    FileContentType, FileInfo, FindQuery, IndexBackend, IndexError, IndexTransaction,
+    InstanceHashes, InternalId, LabelsConstraint, MainDicomTag, MetadataValue, NewChange,
+    PublicResource, ResourceMainDicomTag, ResourceType, ResourcesContent, StoredAttachment,
+    TagConstraint, TxMode,
 };
 
 pub(super) type Tx<'a> = Box<dyn IndexTransaction + 'a>;
@@ -75,7 +77,7 @@ pub(super) fn id_of(tx: &mut (dyn IndexTransaction + '_), public_id: &str) -> In
         tx.lookup_resource(public_id),
         format_args!("lookup_resource({public_id})"),
     ) {
-        Some((id, _)) => id,
+        Some(found) => found.id,
         None => panic!("lookup_resource({public_id}) returned None for an existing resource"),
     }
 }
@@ -89,7 +91,12 @@ pub(super) fn set_tags(
     let content = ResourcesContent {
         main_tags: tags
             .iter()
-            .map(|((g, e), v)| (id, *g, *e, (*v).to_owned()))
+            .map(|((group, element), v)| ResourceMainDicomTag {
+                resource: id,
+                group: *group,
+                element: *element,
+                value: (*v).to_owned(),
+            })
             .collect(),
         metadata: Vec::new(),
     };
@@ -123,6 +130,43 @@ pub(super) fn change(change_type: ChangeType, level: ResourceType, public_id: &s
         resource_type: level,
         public_id: public_id.to_owned(),
         date: DATE.to_owned(),
+    }
+}
+
+/// An empty, exhausted page of the change log.
+pub(super) fn no_changes() -> ChangesPage {
+    ChangesPage {
+        changes: Vec::new(),
+        done: true,
+    }
+}
+
+/// An empty, exhausted page of the export log.
+pub(super) fn no_exports() -> ExportsPage {
+    ExportsPage {
+        exports: Vec::new(),
+        done: true,
+    }
+}
+
+pub(super) fn public(level: ResourceType, public_id: &str) -> PublicResource {
+    PublicResource {
+        level,
+        public_id: public_id.to_owned(),
+    }
+}
+
+pub(super) fn meta(value: &str, revision: i64) -> MetadataValue {
+    MetadataValue {
+        value: value.to_owned(),
+        revision,
+    }
+}
+
+pub(super) fn stored(file: &FileInfo, revision: i64) -> StoredAttachment {
+    StoredAttachment {
+        file: file.clone(),
+        revision,
     }
 }
 
@@ -168,10 +212,14 @@ pub(super) fn counts(tx: &mut (dyn IndexTransaction + '_)) -> [u64; 4] {
 
 // ---- main tags, find queries, recycling ----
 
-pub(super) fn tag_list(tags: &[((u16, u16), &str)]) -> Vec<(u16, u16, String)> {
+pub(super) fn tag_list(tags: &[((u16, u16), &str)]) -> Vec<MainDicomTag> {
     sorted(
         tags.iter()
-            .map(|((g, e), v)| (*g, *e, (*v).to_owned()))
+            .map(|((group, element), v)| MainDicomTag {
+                group: *group,
+                element: *element,
+                value: (*v).to_owned(),
+            })
             .collect(),
     )
 }

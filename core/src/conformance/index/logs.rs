@@ -1,6 +1,8 @@
 //! The change log and the export log.
 
-use crate::{ChangeType, ExportedResource, IndexBackend, NewChange, TxMode};
+use crate::{
+    ChangeType, ChangesPage, ExportedResource, ExportsPage, IndexBackend, NewChange, TxMode,
+};
 
 use super::helpers::*;
 
@@ -35,7 +37,7 @@ pub fn change_log_paging(backend: &dyn IndexBackend) {
     );
 
     let mut tx = begin(backend, TxMode::ReadOnly);
-    let (all, done) = ok(tx.get_changes(0, 100), "get_changes");
+    let ChangesPage { changes: all, done } = ok(tx.get_changes(0, 100), "get_changes");
     assert!(done, "done flag with every change returned");
     assert_eq!(all.len(), 5);
     for ((got, want), seq) in all.iter().zip(&logged).zip(&seqs) {
@@ -57,7 +59,7 @@ pub fn change_log_paging(backend: &dyn IndexBackend) {
         );
     }
     let mut page = |since, limit| {
-        let (changes, done) = ok(
+        let ChangesPage { changes, done } = ok(
             tx.get_changes(since, limit),
             format_args!("get_changes({since}, {limit})"),
         );
@@ -102,7 +104,7 @@ pub fn change_log_clear_keeps_index(backend: &dyn IndexBackend) {
     let mut tx = begin(backend, TxMode::ReadWrite);
     assert_eq!(
         ok(tx.get_changes(0, 10), "get_changes"),
-        (vec![], true),
+        no_changes(),
         "log emptied by clear_changes"
     );
     assert_eq!(ok(tx.get_last_change(), "get_last_change"), None);
@@ -121,7 +123,7 @@ pub fn change_log_clear_keeps_index(backend: &dyn IndexBackend) {
     );
     commit(tx);
     let mut tx = begin(backend, TxMode::ReadOnly);
-    let (changes, done) = ok(tx.get_changes(0, 10), "get_changes");
+    let ChangesPage { changes, done } = ok(tx.get_changes(0, 10), "get_changes");
     assert!(done);
     assert_eq!(
         changes
@@ -170,7 +172,8 @@ pub fn export_log(backend: &dyn IndexBackend) {
     commit(tx);
 
     let mut tx = begin(backend, TxMode::ReadWrite);
-    let (all, done) = ok(tx.get_exported_resources(0, 10), "get_exported_resources");
+    let ExportsPage { exports: all, done } =
+        ok(tx.get_exported_resources(0, 10), "get_exported_resources");
     assert!(done);
     let seqs: Vec<i64> = all.iter().map(|e| e.seq).collect();
     assert!(
@@ -188,11 +191,11 @@ pub fn export_log(backend: &dyn IndexBackend) {
         );
     }
     let mut page = |since, limit| {
-        let (e, done) = ok(
+        let ExportsPage { exports, done } = ok(
             tx.get_exported_resources(since, limit),
             "get_exported_resources",
         );
-        (e.iter().map(|e| e.seq).collect::<Vec<_>>(), done)
+        (exports.iter().map(|e| e.seq).collect::<Vec<_>>(), done)
     };
     assert_eq!(page(0, 2), (seqs[..2].to_vec(), false));
     assert_eq!(page(seqs[1], 2), (seqs[2..].to_vec(), true));
@@ -212,7 +215,7 @@ pub fn export_log(backend: &dyn IndexBackend) {
     let mut tx = begin(backend, TxMode::ReadOnly);
     assert_eq!(
         ok(tx.get_exported_resources(0, 10), "get_exported_resources"),
-        (vec![], true)
+        no_exports()
     );
     assert_eq!(
         ok(

@@ -1,8 +1,16 @@
 //! Metadata values and their revisions, per resource and across children.
 
-use crate::{IndexBackend, MetadataType, TxMode};
+use crate::{IndexBackend, MetadataEntry, MetadataType, MetadataValue, TxMode};
 
 use super::helpers::*;
+
+fn entry(kind: MetadataType, value: &str, revision: i64) -> MetadataEntry {
+    MetadataEntry {
+        kind,
+        value: value.to_owned(),
+        revision,
+    }
+}
 
 /// Metadata values with revisions: set, overwrite with a new revision, list, delete.
 pub fn metadata_revisions(backend: &dyn IndexBackend) {
@@ -19,11 +27,14 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
 
     let mut tx = begin(backend, TxMode::ReadWrite);
     let lookup = |tx: &mut Tx<'_>, kind| {
-        ok(tx.lookup_metadata(c.instance_id, kind), "lookup_metadata").map(|(v, rev)| (v, r(rev)))
+        ok(tx.lookup_metadata(c.instance_id, kind), "lookup_metadata").map(|m| MetadataValue {
+            revision: r(m.revision),
+            ..m
+        })
     };
     assert_eq!(
         lookup(&mut tx, MetadataType::REMOTE_AET),
-        Some(("AET1".to_owned(), 0))
+        Some(meta("AET1", 0))
     );
     ok(
         tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET2", r(1)),
@@ -42,25 +53,28 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
     let mut tx = begin(backend, TxMode::ReadWrite);
     assert_eq!(
         lookup(&mut tx, MetadataType::REMOTE_AET),
-        Some(("AET2".to_owned(), r(1))),
+        Some(meta("AET2", r(1))),
         "metadata overwritten with a new revision"
     );
-    assert_eq!(lookup(&mut tx, user), Some(("Ünïcødé ✓".to_owned(), r(7))));
+    assert_eq!(lookup(&mut tx, user), Some(meta("Ünïcødé ✓", r(7))));
     assert_eq!(lookup(&mut tx, MetadataType::ORIGIN), None);
     let all: Vec<_> = ok(tx.get_all_metadata(c.instance_id), "get_all_metadata")
         .into_iter()
-        .map(|(k, v, rev)| (k, v, r(rev)))
+        .map(|m| MetadataEntry {
+            revision: r(m.revision),
+            ..m
+        })
         .collect();
     assert_eq!(
         sorted(all),
         vec![
-            (MetadataType::REMOTE_AET, "AET2".to_owned(), r(1)),
-            (user, "Ünïcødé ✓".to_owned(), r(7)),
+            entry(MetadataType::REMOTE_AET, "AET2", r(1)),
+            entry(user, "Ünïcødé ✓", r(7)),
         ]
     );
     assert_eq!(
         ok(tx.get_all_metadata(c.series_id), "get_all_metadata"),
-        vec![(MetadataType::REMOTE_AET, "SERIES".to_owned(), 0)],
+        vec![entry(MetadataType::REMOTE_AET, "SERIES", 0)],
         "metadata is per resource"
     );
     assert!(ok(tx.get_all_metadata(c.patient_id), "get_all_metadata").is_empty());
@@ -94,7 +108,7 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
             tx.lookup_metadata(c.series_id, MetadataType::REMOTE_AET),
             "lookup_metadata"
         ),
-        Some(("SERIES".to_owned(), 0)),
+        Some(meta("SERIES", 0)),
         "deleting an instance's metadata must not touch its series'"
     );
     commit(tx);

@@ -1,6 +1,6 @@
 //! Creating the resource hierarchy and navigating it: lookups, parents, children, paging, counts.
 
-use crate::{CreatedInstance, IndexBackend, IndexError, TxMode};
+use crate::{CreatedInstance, IndexBackend, IndexError, ResourceRef, ResourceWithParent, TxMode};
 
 use super::helpers::*;
 
@@ -37,7 +37,7 @@ pub fn create_instance_new_hierarchy(backend: &dyn IndexBackend) {
     {
         assert_eq!(
             ok(tx.lookup_resource(public), "lookup_resource"),
-            Some((id, level)),
+            Some(ResourceRef { id, level }),
             "lookup_resource({public}) after commit"
         );
         assert_eq!(ok(tx.get_public_id(id), "get_public_id"), public);
@@ -145,7 +145,11 @@ pub fn lookup_resource_and_parent(backend: &dyn IndexBackend) {
                 tx.lookup_resource_and_parent(public),
                 "lookup_resource_and_parent"
             ),
-            Some((id, level, parent.map(str::to_owned))),
+            Some(ResourceWithParent {
+                id,
+                level,
+                parent: parent.map(str::to_owned)
+            }),
             "lookup_resource_and_parent({public})"
         );
     }

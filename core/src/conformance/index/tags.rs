@@ -1,8 +1,8 @@
 //! Main DICOM tags (`set_resources_content`, `get_main_dicom_tags`, `clear_main_dicom_tags`).
 
 use crate::{
-    ConstraintKind, FindQuery, IndexBackend, LabelsConstraint, MetadataType, ResourcesContent,
-    TagConstraint, TxMode,
+    ConstraintKind, FindQuery, IndexBackend, LabelsConstraint, MetadataType, ResourceMainDicomTag,
+    ResourceMetadataValue, ResourcesContent, TagConstraint, TxMode,
 };
 
 use super::helpers::*;
@@ -30,18 +30,26 @@ pub fn main_dicom_tags(backend: &dyn IndexBackend) {
         (c.series_id, &series[..]),
         (c.instance_id, &instance[..]),
     ] {
-        content
-            .main_tags
-            .extend(tags.iter().map(|((g, e), v)| (id, *g, *e, (*v).to_owned())));
+        content.main_tags.extend(
+            tags.iter()
+                .map(|((group, element), v)| ResourceMainDicomTag {
+                    resource: id,
+                    group: *group,
+                    element: *element,
+                    value: (*v).to_owned(),
+                }),
+        );
     }
-    content
-        .metadata
-        .push((c.instance_id, MetadataType::INDEX_IN_SERIES, "1".to_owned()));
-    content.metadata.push((
-        c.series_id,
-        MetadataType::LAST_UPDATE,
-        "20240101T000000".to_owned(),
-    ));
+    for (resource, kind, value) in [
+        (c.instance_id, MetadataType::INDEX_IN_SERIES, "1"),
+        (c.series_id, MetadataType::LAST_UPDATE, "20240101T000000"),
+    ] {
+        content.metadata.push(ResourceMetadataValue {
+            resource,
+            kind,
+            value: value.to_owned(),
+        });
+    }
     ok(tx.set_resources_content(&content), "set_resources_content");
     commit(tx);
 
@@ -63,7 +71,7 @@ pub fn main_dicom_tags(backend: &dyn IndexBackend) {
             tx.lookup_metadata(c.instance_id, MetadataType::INDEX_IN_SERIES),
             "lookup_metadata"
         ),
-        Some(("1".to_owned(), 0)),
+        Some(meta("1", 0)),
         "metadata written by set_resources_content has revision 0"
     );
     assert_eq!(
@@ -71,7 +79,7 @@ pub fn main_dicom_tags(backend: &dyn IndexBackend) {
             tx.lookup_metadata(c.series_id, MetadataType::LAST_UPDATE),
             "lookup_metadata"
         ),
-        Some(("20240101T000000".to_owned(), 0))
+        Some(meta("20240101T000000", 0))
     );
 
     ok(

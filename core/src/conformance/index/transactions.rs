@@ -4,8 +4,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::{
-    ChangeType, ExportedResource, FileContentType, IndexBackend, IndexError, IndexTransaction,
-    MetadataType, TxMode,
+    ChangeType, ChangesPage, ExportedResource, FileContentType, IndexBackend, IndexError,
+    IndexTransaction, MetadataType, ResourceRef, TxMode,
 };
 
 use super::helpers::*;
@@ -98,12 +98,12 @@ fn assert_only_p1(backend: &dyn IndexBackend, labels: bool) {
     );
     assert_eq!(
         ok(tx.get_changes(0, 10), "get_changes"),
-        (vec![], true),
+        no_changes(),
         "rolled-back change"
     );
     assert_eq!(
         ok(tx.get_exported_resources(0, 10), "get_exported_resources"),
-        (vec![], true),
+        no_exports(),
         "rolled-back export"
     );
     assert_eq!(
@@ -241,7 +241,7 @@ pub fn write_pending_before_commit(backend: &dyn IndexBackend) {
             tx.lookup_metadata(i2, MetadataType::REMOTE_AET),
             "lookup_metadata"
         )
-        .map(|(value, _)| value),
+        .map(|m| m.value),
         Some("AFTER".to_string())
     );
     commit(tx);
@@ -267,7 +267,10 @@ pub fn read_only_sees_committed(backend: &dyn IndexBackend) {
         let mut tx = begin(backend, TxMode::ReadOnly);
         assert_eq!(
             ok(tx.lookup_resource("i1"), "lookup_resource"),
-            Some((c.instance_id, Instance))
+            Some(ResourceRef {
+                id: c.instance_id,
+                level: Instance
+            })
         );
         assert_eq!(counts(&mut *tx), [1, 1, 1, 1]);
         assert_eq!(
@@ -279,9 +282,9 @@ pub fn read_only_sees_committed(backend: &dyn IndexBackend) {
                 tx.lookup_metadata(c.instance_id, MetadataType::REMOTE_AET),
                 "lookup_metadata"
             ),
-            Some(("AET".to_owned(), 0))
+            Some(meta("AET", 0))
         );
-        assert_eq!(ok(tx.get_changes(0, 10), "get_changes").0.len(), 1);
+        assert_eq!(ok(tx.get_changes(0, 10), "get_changes").changes.len(), 1);
         expect_find(
             &mut *tx,
             &query(
@@ -470,7 +473,7 @@ pub fn concurrent_writers(backend: &dyn IndexBackend) {
         .collect();
     expected.sort();
     assert_eq!(sorted(public_ids(&mut *tx, Patient)), expected);
-    let (changes, done) = ok(tx.get_changes(0, 1000), "get_changes");
+    let ChangesPage { changes, done } = ok(tx.get_changes(0, 1000), "get_changes");
     assert!(done);
     assert_eq!(changes.len() as u64, total);
     assert!(
