@@ -523,7 +523,7 @@ pub fn attach_files(
         let info = slot
             .wait()
             .ok_or_else(|| ApiError::internal("the DICOM file could not be stored"))?;
-        tx.add_attachment(instance, &info, 0)?;
+        tx.add_attachment(instance, &info, &stowage_core::Precondition::Any)?;
     }
     Ok(())
 }

@@ -7,8 +7,9 @@
 //! transaction (as Orthanc does with `DatabaseCannotSerialize`).
 
 use crate::{
-    Change, ChangesPage, ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery,
-    MetadataEntry, MetadataType, MetadataValue, NewChange, ResourceType, StoredAttachment,
+    AddedAttachment, Change, ChangesPage, ExportedResource, ExportsPage, FileContentType, FileInfo,
+    FindQuery, MetadataEntry, MetadataType, MetadataValue, NewChange, Precondition, ResourceType,
+    StoredAttachment,
 };
 
 /// A backend's own identifier for a resource row.
@@ -30,7 +31,8 @@ pub enum IndexError {
     Unavailable(String),
     #[error("unknown resource")]
     UnknownResource,
-    /// A revision given for a metadata value or attachment does not match the stored one.
+    /// A write's [`Precondition`] does not hold: the metadata value or attachment is absent, at
+    /// another revision or holds other content than expected, or exists when it should not.
     #[error("revision mismatch")]
     RevisionMismatch,
     #[error("schema error: {0}")]
@@ -233,14 +235,25 @@ pub trait IndexTransaction {
         id: InternalId,
         kind: MetadataType,
     ) -> Result<Option<MetadataValue>, IndexError>;
+    /// Writes a metadata value if `precondition` holds, checked atomically with the write
+    /// (else [`IndexError::RevisionMismatch`]). A new value gets revision 0, an overwrite the
+    /// stored revision + 1. Returns the revision recorded.
     fn set_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
         value: &str,
-        revision: i64,
-    ) -> Result<(), IndexError>;
-    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<(), IndexError>;
+        precondition: &Precondition,
+    ) -> Result<i64, IndexError>;
+    /// Removes a metadata value if `precondition` holds, checked atomically with the removal
+    /// (else [`IndexError::RevisionMismatch`]). Returns the value removed; `None` when there
+    /// was none, whatever the precondition (the caller decides whether that is an error).
+    fn delete_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        precondition: &Precondition,
+    ) -> Result<Option<MetadataValue>, IndexError>;
     /// One metadata value of every child (`GET_CHILDREN_METADATA`).
     fn get_children_metadata(
         &mut self,
@@ -249,18 +262,26 @@ pub trait IndexTransaction {
     ) -> Result<Vec<String>, IndexError>;
 
     // ---- attachments (with revisions) ----
+    /// Records an attachment (of `file.content_type`) if `precondition` holds, checked
+    /// atomically with the write (else [`IndexError::RevisionMismatch`]). A new attachment gets
+    /// revision 0, a replacement the replaced one's + 1. Returns the revision recorded and the
+    /// attachment replaced (its file is the caller's to remove once the transaction committed).
     fn add_attachment(
         &mut self,
         id: InternalId,
         file: &FileInfo,
-        revision: i64,
-    ) -> Result<(), IndexError>;
-    /// Removes an attachment record and returns it (its file is the caller's to remove).
+        precondition: &Precondition,
+    ) -> Result<AddedAttachment, IndexError>;
+    /// Removes an attachment record if `precondition` holds, checked atomically with the
+    /// removal (else [`IndexError::RevisionMismatch`]). Returns the record removed (its file is
+    /// the caller's to remove once the transaction committed); `None` when there was none,
+    /// whatever the precondition.
     fn delete_attachment(
         &mut self,
         id: InternalId,
         content_type: FileContentType,
-    ) -> Result<Option<FileInfo>, IndexError>;
+        precondition: &Precondition,
+    ) -> Result<Option<StoredAttachment>, IndexError>;
     fn lookup_attachment(
         &mut self,
         id: InternalId,

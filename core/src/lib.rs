@@ -11,9 +11,12 @@ pub mod find;
 pub mod index;
 pub mod metadata;
 pub mod resource;
+pub mod revision;
 pub mod storage;
 
-pub use attachment::{CompressionType, FileContentType, FileInfo, StoredAttachment};
+pub use attachment::{
+    AddedAttachment, CompressionType, FileContentType, FileInfo, StoredAttachment,
+};
 pub use change::{Change, ChangeType, ChangesPage, ExportedResource, ExportsPage, NewChange};
 pub use find::{ConstraintKind, FindQuery, LabelsConstraint, MetadataConstraint, TagConstraint};
 pub use index::{
@@ -23,4 +26,5 @@ pub use index::{
 };
 pub use metadata::{MetadataEntry, MetadataType, MetadataValue};
 pub use resource::ResourceType;
+pub use revision::Precondition;
 pub use storage::{new_uuid, StorageArea, StorageError};

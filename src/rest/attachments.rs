@@ -13,7 +13,7 @@ use axum::Router;
 use serde_json::{json, Map, Value};
 use stowage_core::{
     ChangeType, CompressionType, FileContentType, FileInfo, IndexTransaction, InternalId,
-    ResourceType,
+    Precondition, ResourceType,
 };
 
 use super::query::QueryArgs;
@@ -284,23 +284,27 @@ async fn set_compression(
     let c = ctx.0.clone();
     ctx.blocking(move || {
         let (_, found) = c.read_blocking(|tx| lookup(tx, &public_id, level, ct))?;
-        let (old, _) = found.ok_or_else(|| ApiError::new(ErrorCode::UnknownResource))?;
+        let (old, old_revision) = found.ok_or_else(|| ApiError::new(ErrorCode::UnknownResource))?;
         if (old.compression != CompressionType::None) == compressed {
             return Ok(());
         }
         let data = read_attachment(&c, &old)?;
         let info = write_attachment(c.storage.as_ref(), &data, ct, compressed)?;
+        // The same content, hence the same MD5, at the next revision (as Orthanc does); a
+        // version replaced meanwhile stays (a revision error).
+        let precondition = Precondition::Matches {
+            revision: old_revision,
+            md5: old.uncompressed_md5.clone(),
+        };
         let result = c.write_blocking(|tx| {
-            let (id, cur) = lookup(tx, &public_id, level, ct)?;
-            match cur {
-                Some((f, rev)) if f.uuid == old.uuid => Ok(tx.add_attachment(id, &info, rev)?),
-                // Replaced meanwhile: the newer version stays.
-                _ => Err(ApiError::new(ErrorCode::Revision)),
-            }
+            let id = lookup_at_level(tx, &public_id, level)?;
+            Ok(tx.add_attachment(id, &info, &precondition)?)
         });
         match result {
-            Ok(()) => {
-                remove_files(&c, &[old]);
+            Ok(added) => {
+                if let Some(replaced) = added.replaced {
+                    remove_files(&c, &[replaced]);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -334,8 +338,8 @@ async fn put(
     if !ct.is_user_defined() {
         return Err(ApiError::forbidden());
     }
-    let expected = revision::if_match(&headers)?;
-    let check = ctx.config.check_revisions;
+    let precondition =
+        revision::write_precondition(revision::if_match(&headers)?, ctx.config.check_revisions);
     let c = ctx.0.clone();
     let (etag, replaced) = ctx
         .blocking(move || {
@@ -344,12 +348,10 @@ async fn put(
             let info =
                 write_attachment(c.storage.as_ref(), &body, ct, c.config.storage_compression)?;
             let result = c.write_blocking(|tx| {
-                let (id, cur) = lookup(tx, &public_id, level, ct)?;
-                let cur_etag = cur.as_ref().map(|(f, r)| etag_of(f, *r));
-                let rev = revision::next_revision(cur_etag.as_ref(), expected.as_ref(), check)?;
-                tx.add_attachment(id, &info, rev)?;
+                let id = lookup_at_level(tx, &public_id, level)?;
+                let added = tx.add_attachment(id, &info, &precondition)?;
                 log_update(tx, level, &public_id)?;
-                Ok((etag_of(&info, rev), cur.map(|(f, _)| f)))
+                Ok((etag_of(&info, added.revision), added.replaced))
             });
             if result.as_ref().is_err_and(|e| !e.commit_outcome_unknown()) {
                 remove_files(&c, std::slice::from_ref(&info));
@@ -387,15 +389,13 @@ async fn delete(
     let check = ctx.config.check_revisions;
     let removed = ctx
         .write(move |tx| {
-            let (id, cur) = lookup(tx, &public_id, level, ct)?;
-            let cur_etag = cur.as_ref().map(|(f, rev)| etag_of(f, *rev));
-            revision::check_delete(expected.as_ref(), cur_etag.as_ref(), check)?;
-            let Some((f, _)) = cur else {
+            let id = lookup_at_level(tx, &public_id, level)?;
+            let precondition = revision::delete_precondition(expected.clone(), check)?;
+            let Some(removed) = tx.delete_attachment(id, ct, &precondition)? else {
                 return Err(ApiError::new(ErrorCode::UnknownResource));
             };
-            tx.delete_attachment(id, ct)?;
             log_update(tx, level, &public_id)?;
-            Ok(f)
+            Ok(removed.file)
         })
         .await?;
     let c = ctx.0.clone();

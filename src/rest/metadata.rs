@@ -140,17 +140,14 @@ async fn put(
     if !kind.is_user_defined() {
         return Err(ApiError::forbidden());
     }
-    let expected = revision::if_match(&headers)?;
-    let check = ctx.config.check_revisions;
+    let precondition =
+        revision::write_precondition(revision::if_match(&headers)?, ctx.config.check_revisions);
     let md5 = md5_hex(body.as_bytes());
     let value = body.clone();
     let revision = ctx
         .write(move |tx| {
             let id = lookup_at_level(tx, &public_id, level)?;
-            let cur = current(tx, id, kind)?;
-            let rev =
-                revision::next_revision(cur.as_ref().map(|(_, e)| e), expected.as_ref(), check)?;
-            tx.set_metadata(id, kind, &value, rev)?;
+            let rev = tx.set_metadata(id, kind, &value, &precondition)?;
             log_update(tx, level, &public_id)?;
             Ok(rev)
         })
@@ -172,9 +169,10 @@ async fn delete(
     let check = ctx.config.check_revisions;
     ctx.write(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;
-        let cur = current(tx, id, kind)?;
-        revision::check_delete(expected.as_ref(), cur.as_ref().map(|(_, e)| e), check)?;
-        tx.delete_metadata(id, kind)?;
+        let precondition = revision::delete_precondition(expected.clone(), check)?;
+        if tx.delete_metadata(id, kind, &precondition)?.is_none() {
+            return Err(ApiError::new(ErrorCode::UnknownResource));
+        }
         log_update(tx, level, &public_id)
     })
     .await?;

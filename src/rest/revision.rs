@@ -3,6 +3,7 @@
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use stowage_core::Precondition;
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 
@@ -65,42 +66,32 @@ pub fn with_etag(mut r: Response, etag: &Etag) -> Response {
     r
 }
 
-/// The revision rules of a write over an existing item (`current`): a given `If-Match` must
-/// name the current revision and content; without one, `CheckRevisions` refuses to overwrite.
-/// Returns the revision to record.
-pub fn next_revision(
-    current: Option<&Etag>,
-    expected: Option<&Etag>,
-    check_revisions: bool,
-) -> ApiResult<i64> {
-    match (current, expected) {
-        (Some(cur), Some(exp)) if cur == exp => Ok(cur.revision + 1),
-        (Some(_), Some(_)) | (None, Some(_)) => Err(ApiError::new(ErrorCode::Revision)),
-        (Some(_), None) if check_revisions => Err(ApiError::new(ErrorCode::Revision)),
-        (Some(cur), None) => Ok(cur.revision + 1),
-        (None, None) => Ok(0),
+/// The precondition of a write, checked by the index atomically with it: a given `If-Match`
+/// must name the current revision and content (the write then records revision + 1); without
+/// one, `CheckRevisions` refuses to overwrite an existing item, else anything goes (a new item
+/// gets revision 0, an overwrite revision + 1). A refused write is a revision error.
+pub fn write_precondition(expected: Option<Etag>, check_revisions: bool) -> Precondition {
+    match expected {
+        Some(Etag { revision, md5 }) => Precondition::Matches { revision, md5 },
+        None if check_revisions => Precondition::Absent,
+        None => Precondition::Any,
     }
 }
 
-/// The checks before deleting an item (`current`, absent: `None`): `If-Match` is required with
-/// `CheckRevisions`, the item must exist, and a given `If-Match` must name it exactly.
-pub fn check_delete(
-    expected: Option<&Etag>,
-    current: Option<&Etag>,
+/// The precondition of a delete: `If-Match` is required with `CheckRevisions` (checked here);
+/// a given one must name the current revision and content (checked by the index, atomically
+/// with the delete). Deleting an absent item is the caller's `UnknownResource`.
+pub fn delete_precondition(
+    expected: Option<Etag>,
     check_revisions: bool,
-) -> ApiResult<()> {
-    if expected.is_none() && check_revisions {
-        return Err(ApiError::with_details(
+) -> ApiResult<Precondition> {
+    match expected {
+        Some(Etag { revision, md5 }) => Ok(Precondition::Matches { revision, md5 }),
+        None if check_revisions => Err(ApiError::with_details(
             ErrorCode::Revision,
             "HTTP header \"If-Match\" is missing, as \"CheckRevisions\" is \"true\"",
-        ));
-    }
-    let Some(current) = current else {
-        return Err(ApiError::new(ErrorCode::UnknownResource));
-    };
-    match expected {
-        Some(e) if e != current => Err(ApiError::new(ErrorCode::Revision)),
-        _ => Ok(()),
+        )),
+        None => Ok(Precondition::Any),
     }
 }
 
@@ -127,19 +118,20 @@ mod tests {
 
     #[test]
     fn revision_rules() {
-        assert_eq!(next_revision(None, None, true).unwrap(), 0);
-        assert_eq!(
-            next_revision(Some(&e(2, "a")), Some(&e(2, "a")), true).unwrap(),
-            3
-        );
-        assert!(next_revision(Some(&e(2, "a")), Some(&e(1, "a")), false).is_err());
-        assert!(next_revision(Some(&e(2, "a")), Some(&e(2, "b")), false).is_err());
-        assert!(next_revision(Some(&e(2, "a")), None, true).is_err());
-        assert_eq!(next_revision(Some(&e(2, "a")), None, false).unwrap(), 3);
-        assert!(check_delete(None, Some(&e(1, "a")), true).is_err());
-        assert!(check_delete(None, Some(&e(1, "a")), false).is_ok());
-        assert!(check_delete(None, None, false).is_err());
-        assert!(check_delete(Some(&e(0, "a")), Some(&e(1, "a")), false).is_err());
-        assert!(check_delete(Some(&e(1, "a")), Some(&e(1, "a")), true).is_ok());
+        let matches = Precondition::Matches {
+            revision: 2,
+            md5: "a".repeat(32),
+        };
+        for check in [false, true] {
+            assert_eq!(write_precondition(Some(e(2, "a")), check), matches);
+            assert_eq!(
+                delete_precondition(Some(e(2, "a")), check).unwrap(),
+                matches
+            );
+        }
+        assert_eq!(write_precondition(None, true), Precondition::Absent);
+        assert_eq!(write_precondition(None, false), Precondition::Any);
+        assert!(delete_precondition(None, true).is_err());
+        assert_eq!(delete_precondition(None, false).unwrap(), Precondition::Any);
     }
 }

@@ -166,6 +166,14 @@ macro_rules! index_conformance_tests {
                 attachment_revisions,
                 sizes_total_and_per_resource,
             }
+            revisions {
+                metadata_preconditions,
+                metadata_delete_preconditions,
+                attachment_preconditions,
+                attachment_delete_preconditions,
+                concurrent_writers_same_if_match,
+                concurrent_creates,
+            }
             logs {
                 change_log_paging,
                 change_log_clear_keeps_index,

@@ -9,11 +9,11 @@ use std::task::Poll;
 use deadpool_postgres::Object;
 use stowage_core::find::normalize_for_matching;
 use stowage_core::{
-    Change, ChangeType, ChangesPage, CompressionType, CreatedInstance, DeletedResources,
-    ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery, IndexError,
-    IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry, MetadataType,
-    MetadataValue, NewChange, PublicResource, ResourceRef, ResourceSize, ResourceType,
-    ResourceWithParent, ResourcesContent, StoredAttachment,
+    AddedAttachment, Change, ChangeType, ChangesPage, CompressionType, CreatedInstance,
+    DeletedResources, ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery,
+    IndexError, IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry,
+    MetadataType, MetadataValue, NewChange, Precondition, PublicResource, ResourceRef,
+    ResourceSize, ResourceType, ResourceWithParent, ResourcesContent, StoredAttachment,
 };
 use tokio::runtime::Runtime;
 use tokio_postgres::types::{ToSql, Type};
@@ -648,25 +648,76 @@ impl IndexTransaction for PgTransaction<'_> {
             }))
     }
 
+    // Preconditions, in this READ COMMITTED transaction: each is checked either by a single
+    // statement (an insert that does nothing on conflict, an upsert computing the revision from
+    // the stored one), or against a row read `FOR UPDATE`, which is its latest committed version
+    // and stays locked until this transaction ends. Of two writers expecting the same
+    // revision, the second waits for the first, then sees its write and fails.
+
     fn set_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
         value: &str,
-        revision: i64,
-    ) -> Result<()> {
-        self.exec(
-            "INSERT INTO Metadata(id, type, value, revision) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id, type) DO UPDATE SET value = EXCLUDED.value, revision = EXCLUDED.revision",
-            &[&id, &kind.0, &value, &revision],
-        )
+        precondition: &Precondition,
+    ) -> Result<i64> {
+        match precondition {
+            Precondition::Any => Ok(self
+                .query_one(
+                    "INSERT INTO Metadata(id, type, value, revision) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (id, type) DO UPDATE \
+                     SET value = EXCLUDED.value, revision = Metadata.revision + 1 \
+                     RETURNING revision",
+                    &[&id, &kind.0, &value],
+                )?
+                .get(0)),
+            Precondition::Absent => self
+                .query_opt(
+                    "INSERT INTO Metadata(id, type, value, revision) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (id, type) DO NOTHING RETURNING revision",
+                    &[&id, &kind.0, &value],
+                )?
+                .map(|r| r.get(0))
+                .ok_or(IndexError::RevisionMismatch),
+            Precondition::Matches { .. } => {
+                let current = self.lookup_metadata(id, kind)?;
+                precondition.check_metadata(current.as_ref())?;
+                let revision = current.map_or(0, |c| c.revision + 1);
+                self.exec(
+                    "UPDATE Metadata SET value = $3, revision = $4 WHERE id = $1 AND type = $2",
+                    &[&id, &kind.0, &value, &revision],
+                )?;
+                Ok(revision)
+            }
+        }
     }
 
-    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<()> {
+    fn delete_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        precondition: &Precondition,
+    ) -> Result<Option<MetadataValue>> {
+        if *precondition == Precondition::Any {
+            return Ok(self
+                .query_opt(
+                    "DELETE FROM Metadata WHERE id = $1 AND type = $2 RETURNING value, revision",
+                    &[&id, &kind.0],
+                )?
+                .map(|r| MetadataValue {
+                    value: r.get(0),
+                    revision: r.get(1),
+                }));
+        }
+        let Some(current) = self.lookup_metadata(id, kind)? else {
+            return Ok(None);
+        };
+        precondition.check_metadata(Some(&current))?;
         self.exec(
             "DELETE FROM Metadata WHERE id = $1 AND type = $2",
             &[&id, &kind.0],
-        )
+        )?;
+        Ok(Some(current))
     }
 
     fn get_children_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<Vec<String>> {
@@ -679,40 +730,105 @@ impl IndexTransaction for PgTransaction<'_> {
 
     // ---- attachments ----
 
-    fn add_attachment(&mut self, id: InternalId, f: &FileInfo, revision: i64) -> Result<()> {
+    fn add_attachment(
+        &mut self,
+        id: InternalId,
+        f: &FileInfo,
+        precondition: &Precondition,
+    ) -> Result<AddedAttachment> {
+        let compressed_size = f.compressed_size as i64;
+        let uncompressed_size = f.uncompressed_size as i64;
+        let compression = f.compression.code();
+        if matches!(precondition, Precondition::Any | Precondition::Absent) {
+            // A new attachment (the usual case: a stored instance's file) in one statement.
+            let inserted = self.query_opt(
+                "INSERT INTO AttachedFiles(id, fileType, uuid, compressedSize, uncompressedSize, \
+                 compressionType, uncompressedMD5, compressedMD5, revision) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+                 ON CONFLICT (id, fileType) DO NOTHING RETURNING revision",
+                &[
+                    &id,
+                    &f.content_type.0,
+                    &f.uuid,
+                    &compressed_size,
+                    &uncompressed_size,
+                    &compression,
+                    &f.uncompressed_md5,
+                    &f.compressed_md5,
+                ],
+            )?;
+            if inserted.is_some() {
+                return Ok(AddedAttachment {
+                    revision: 0,
+                    replaced: None,
+                });
+            }
+            if *precondition == Precondition::Absent {
+                return Err(IndexError::RevisionMismatch);
+            }
+        }
+        // A replacement: the current row, locked until the end of the transaction.
+        let current = self.lookup_attachment(id, f.content_type)?;
+        if current.is_none() && *precondition == Precondition::Any {
+            // It was there for the insert, and removed meanwhile by a concurrent transaction.
+            return Err(IndexError::Conflict(
+                "attachment removed by a concurrent transaction".to_owned(),
+            ));
+        }
+        precondition.check_attachment(current.as_ref())?;
+        let Some(current) = current else {
+            return Err(IndexError::RevisionMismatch);
+        };
+        let revision = current.revision + 1;
         self.exec(
-            "INSERT INTO AttachedFiles(id, fileType, uuid, compressedSize, uncompressedSize, \
-             compressionType, uncompressedMD5, compressedMD5, revision) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (id, fileType) DO UPDATE SET uuid = EXCLUDED.uuid, \
-             compressedSize = EXCLUDED.compressedSize, uncompressedSize = EXCLUDED.uncompressedSize, \
-             compressionType = EXCLUDED.compressionType, uncompressedMD5 = EXCLUDED.uncompressedMD5, \
-             compressedMD5 = EXCLUDED.compressedMD5, revision = EXCLUDED.revision",
+            "UPDATE AttachedFiles SET uuid = $3, compressedSize = $4, uncompressedSize = $5, \
+             compressionType = $6, uncompressedMD5 = $7, compressedMD5 = $8, revision = $9 \
+             WHERE id = $1 AND fileType = $2",
             &[
                 &id,
                 &f.content_type.0,
                 &f.uuid,
-                &(f.compressed_size as i64),
-                &(f.uncompressed_size as i64),
-                &f.compression.code(),
+                &compressed_size,
+                &uncompressed_size,
+                &compression,
                 &f.uncompressed_md5,
                 &f.compressed_md5,
                 &revision,
             ],
-        )
+        )?;
+        Ok(AddedAttachment {
+            revision,
+            replaced: Some(current.file),
+        })
     }
 
     fn delete_attachment(
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<FileInfo>> {
-        let sql = format!(
-            "DELETE FROM AttachedFiles WHERE id = $1 AND fileType = $2 RETURNING {FILE_COLUMNS}"
-        );
-        Ok(self
-            .query_opt(&sql, &[&id, &ct.0])?
-            .map(|r| file_info(&r, 0)))
+        precondition: &Precondition,
+    ) -> Result<Option<StoredAttachment>> {
+        if *precondition == Precondition::Any {
+            let sql = format!(
+                "DELETE FROM AttachedFiles WHERE id = $1 AND fileType = $2 \
+                 RETURNING {FILE_COLUMNS}, revision"
+            );
+            return Ok(self
+                .query_opt(&sql, &[&id, &ct.0])?
+                .map(|r| StoredAttachment {
+                    file: file_info(&r, 0),
+                    revision: r.get(7),
+                }));
+        }
+        let Some(current) = self.lookup_attachment(id, ct)? else {
+            return Ok(None);
+        };
+        precondition.check_attachment(Some(&current))?;
+        self.exec(
+            "DELETE FROM AttachedFiles WHERE id = $1 AND fileType = $2",
+            &[&id, &ct.0],
+        )?;
+        Ok(Some(current))
     }
 
     fn lookup_attachment(

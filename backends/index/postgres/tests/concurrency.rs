@@ -9,7 +9,7 @@ use std::sync::{Barrier, Mutex};
 use common::{with_retries, TestDb};
 use stowage_core::{
     ChangeType, ChangesPage, CompressionType, FileContentType, FileInfo, IndexBackend, IndexError,
-    InstanceHashes, InternalId, MainDicomTag, MetadataType, MetadataValue, NewChange,
+    InstanceHashes, InternalId, MainDicomTag, MetadataType, MetadataValue, NewChange, Precondition,
     ResourceMainDicomTag, ResourceMetadataValue, ResourceRef, ResourceType, ResourceWithParent,
     ResourcesContent, StoredAttachment, TxMode,
 };
@@ -102,7 +102,7 @@ fn ingest(backend: &dyn IndexBackend, h: &InstanceHashes, attempt_tag: &str) -> 
             &h.instance,
         ));
         tx.set_resources_content(&content)?;
-        tx.add_attachment(c.instance_id, &dicom_file(&uuid, 100), 0)?;
+        tx.add_attachment(c.instance_id, &dicom_file(&uuid, 100), &Precondition::Any)?;
         let mut last = 0;
         for ch in &changes {
             let seq = tx.log_change(ch)?;
@@ -562,7 +562,11 @@ fn error_mapping() {
     let c = tx.create_instance(&hashes(0, 0, 0, 0)).unwrap();
     // A row referring to a resource deleted meanwhile: foreign key violation, replayable.
     let err = tx
-        .add_attachment(c.instance_id + 1_000_000, &dicom_file("x", 1), 0)
+        .add_attachment(
+            c.instance_id + 1_000_000,
+            &dicom_file("x", 1),
+            &Precondition::Any,
+        )
         .unwrap_err();
     assert!(matches!(err, IndexError::Conflict(_)), "{err:?}");
     assert!(matches!(
@@ -786,7 +790,7 @@ fn error_details() {
     let index = db.open(false, 1).unwrap();
     let mut tx = index.begin(TxMode::ReadWrite).unwrap();
     let err = tx
-        .add_attachment(1_000_000, &dicom_file("x", 1), 0)
+        .add_attachment(1_000_000, &dicom_file("x", 1), &Precondition::Any)
         .unwrap_err();
     let IndexError::Conflict(text) = &err else {
         panic!("unexpected error: {err:?}")

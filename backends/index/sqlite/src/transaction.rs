@@ -6,11 +6,11 @@ use std::sync::MutexGuard;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use stowage_core::find::normalize_for_matching;
 use stowage_core::{
-    Change, ChangeType, ChangesPage, CompressionType, CreatedInstance, DeletedResources,
-    ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery, IndexError,
-    IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry, MetadataType,
-    MetadataValue, NewChange, PublicResource, ResourceRef, ResourceSize, ResourceType,
-    ResourceWithParent, ResourcesContent, StoredAttachment,
+    AddedAttachment, Change, ChangeType, ChangesPage, CompressionType, CreatedInstance,
+    DeletedResources, ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery,
+    IndexError, IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry,
+    MetadataType, MetadataValue, NewChange, Precondition, PublicResource, ResourceRef,
+    ResourceSize, ResourceType, ResourceWithParent, ResourcesContent, StoredAttachment,
 };
 
 use crate::{sql_error, SqliteIndex};
@@ -275,7 +275,10 @@ impl IndexTransaction for SqliteTransaction<'_> {
             )?;
         }
         for m in &content.metadata {
-            self.set_metadata(m.resource, m.kind, &m.value, 0)?;
+            self.exec(
+                "INSERT OR REPLACE INTO Metadata(id, type, value, revision) VALUES (?, ?, ?, 0)",
+                params![m.resource, m.kind.0, m.value],
+            )?;
         }
         Ok(())
     }
@@ -507,26 +510,42 @@ impl IndexTransaction for SqliteTransaction<'_> {
             .map_err(sql_error)
     }
 
+    // Preconditions: a read-write transaction holds the only write lock on the database from
+    // its `BEGIN IMMEDIATE`, so what it reads stays current until it commits: checking, then
+    // writing, is atomic.
+
     fn set_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
         value: &str,
-        revision: i64,
-    ) -> Result<()> {
+        precondition: &Precondition,
+    ) -> Result<i64> {
+        let current = self.lookup_metadata(id, kind)?;
+        precondition.check_metadata(current.as_ref())?;
+        let revision = current.map_or(0, |c| c.revision + 1);
         self.exec(
             "INSERT OR REPLACE INTO Metadata(id, type, value, revision) VALUES (?, ?, ?, ?)",
             params![id, kind.0, value, revision],
-        )
-        .map(|_| ())
+        )?;
+        Ok(revision)
     }
 
-    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<()> {
+    fn delete_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        precondition: &Precondition,
+    ) -> Result<Option<MetadataValue>> {
+        let Some(current) = self.lookup_metadata(id, kind)? else {
+            return Ok(None);
+        };
+        precondition.check_metadata(Some(&current))?;
         self.exec(
             "DELETE FROM Metadata WHERE id = ? AND type = ?",
             params![id, kind.0],
-        )
-        .map(|_| ())
+        )?;
+        Ok(Some(current))
     }
 
     fn get_children_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<Vec<String>> {
@@ -537,7 +556,15 @@ impl IndexTransaction for SqliteTransaction<'_> {
         )
     }
 
-    fn add_attachment(&mut self, id: InternalId, f: &FileInfo, revision: i64) -> Result<()> {
+    fn add_attachment(
+        &mut self,
+        id: InternalId,
+        f: &FileInfo,
+        precondition: &Precondition,
+    ) -> Result<AddedAttachment> {
+        let current = self.lookup_attachment(id, f.content_type)?;
+        precondition.check_attachment(current.as_ref())?;
+        let revision = current.as_ref().map_or(0, |c| c.revision + 1);
         self.exec(
             "INSERT OR REPLACE INTO AttachedFiles(id, fileType, uuid, compressedSize, uncompressedSize, \
              compressionType, uncompressedMD5, compressedMD5, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -552,23 +579,28 @@ impl IndexTransaction for SqliteTransaction<'_> {
                 f.compressed_md5,
                 revision
             ],
-        )
-        .map(|_| ())
+        )?;
+        Ok(AddedAttachment {
+            revision,
+            replaced: current.map(|c| c.file),
+        })
     }
 
     fn delete_attachment(
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<FileInfo>> {
-        let existing = self.lookup_attachment(id, ct)?;
-        if existing.is_some() {
-            self.exec(
-                "DELETE FROM AttachedFiles WHERE id = ? AND fileType = ?",
-                params![id, ct.0],
-            )?;
-        }
-        Ok(existing.map(|a| a.file))
+        precondition: &Precondition,
+    ) -> Result<Option<StoredAttachment>> {
+        let Some(current) = self.lookup_attachment(id, ct)? else {
+            return Ok(None);
+        };
+        precondition.check_attachment(Some(&current))?;
+        self.exec(
+            "DELETE FROM AttachedFiles WHERE id = ? AND fileType = ?",
+            params![id, ct.0],
+        )?;
+        Ok(Some(current))
     }
 
     fn lookup_attachment(

@@ -1,10 +1,14 @@
 //! Attachments and their revisions, and the disk sizes they add up to.
 
-use crate::{FileContentType, FileInfo, IndexBackend, ResourceSize, StoredAttachment, TxMode};
+use crate::{
+    AddedAttachment, FileContentType, FileInfo, IndexBackend, Precondition, ResourceSize,
+    StoredAttachment, TxMode,
+};
 
 use super::helpers::*;
 
-/// Attachments round-trip every field (64-bit sizes included) and their revision.
+/// Attachments round-trip every field (64-bit sizes included) and their revision: 0 when new,
+/// + 1 when replaced (the replaced file is returned), and a delete returns what it removed.
 pub fn attachment_revisions(backend: &dyn IndexBackend) {
     let revisions = backend.info().supports_revisions;
     let r = |rev: i64| if revisions { rev } else { 0 };
@@ -18,14 +22,19 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
     let mut tx = begin(backend, TxMode::ReadWrite);
     let c = add(&mut *tx, "p", "s", "se", "i");
     let c2 = add(&mut *tx, "p", "s", "se", "i2");
-    ok(
-        tx.add_attachment(c.instance_id, &dicom, 0),
-        "add_attachment",
-    );
-    ok(
-        tx.add_attachment(c.instance_id, &user, r(3)),
-        "add_attachment",
-    );
+    for f in [&dicom, &user] {
+        assert_eq!(
+            ok(
+                tx.add_attachment(c.instance_id, f, &Precondition::Any),
+                "add_attachment"
+            ),
+            AddedAttachment {
+                revision: 0,
+                replaced: None
+            },
+            "a new attachment"
+        );
+    }
     commit(tx);
 
     let mut tx = begin(backend, TxMode::ReadWrite);
@@ -41,7 +50,7 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
     );
     assert_eq!(
         lookup(&mut tx, c.instance_id, user.content_type),
-        Some(stored(&user, r(3)))
+        Some(stored(&user, 0))
     );
     assert_eq!(
         lookup(&mut tx, c.instance_id, FileContentType::DICOM_AS_JSON),
@@ -67,15 +76,15 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
 
     assert_eq!(
         ok(
-            tx.delete_attachment(c.instance_id, FileContentType::DICOM),
+            tx.delete_attachment(c.instance_id, FileContentType::DICOM, &Precondition::Any),
             "delete_attachment"
         ),
-        Some(dicom.clone()),
-        "delete_attachment returns the removed file"
+        Some(stored(&dicom, 0)),
+        "delete_attachment returns the removed record"
     );
     assert_eq!(
         ok(
-            tx.delete_attachment(c.instance_id, FileContentType::DICOM),
+            tx.delete_attachment(c.instance_id, FileContentType::DICOM, &Precondition::Any),
             "delete_attachment"
         ),
         None,
@@ -83,26 +92,30 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
     );
     assert_eq!(
         ok(
-            tx.delete_attachment(c2.instance_id, user.content_type),
+            tx.delete_attachment(c2.instance_id, user.content_type, &Precondition::Any),
             "delete_attachment"
         ),
         None
     );
-    // Replace: delete then add with the next revision, as the server does.
+    // Replace: the next revision, and the replaced file to remove.
     let user2 = FileInfo {
         uuid: "a1b2c3d4-0000-4000-8000-000000000003".into(),
         ..user.clone()
     };
-    assert_eq!(
-        ok(
-            tx.delete_attachment(c.instance_id, user.content_type),
-            "delete_attachment"
-        ),
-        Some(user.clone())
+    let added = ok(
+        tx.add_attachment(c.instance_id, &user2, &Precondition::Any),
+        "add_attachment (replacing)",
     );
-    ok(
-        tx.add_attachment(c.instance_id, &user2, r(4)),
-        "add_attachment",
+    assert_eq!(
+        AddedAttachment {
+            revision: r(added.revision),
+            ..added
+        },
+        AddedAttachment {
+            revision: r(1),
+            replaced: Some(user.clone())
+        },
+        "a replacement"
     );
     commit(tx);
 
@@ -110,7 +123,7 @@ pub fn attachment_revisions(backend: &dyn IndexBackend) {
     assert_eq!(lookup(&mut tx, c.instance_id, FileContentType::DICOM), None);
     assert_eq!(
         lookup(&mut tx, c.instance_id, user.content_type),
-        Some(stored(&user2, r(4)))
+        Some(stored(&user2, r(1)))
     );
     assert_eq!(
         ok(
@@ -132,19 +145,23 @@ pub fn sizes_total_and_per_resource(backend: &dyn IndexBackend) {
         tx.add_attachment(
             a.instance_id,
             &file("0001", FileContentType::DICOM, 100, 300),
-            0,
+            &Precondition::Any,
         ),
         "add_attachment",
     );
     ok(
-        tx.add_attachment(a.instance_id, &file("0002", user_type(1), 10, 10), 0),
+        tx.add_attachment(
+            a.instance_id,
+            &file("0002", user_type(1), 10, 10),
+            &Precondition::Any,
+        ),
         "add_attachment",
     );
     ok(
         tx.add_attachment(
             b.instance_id,
             &file("0003", FileContentType::DICOM, 50, 50),
-            0,
+            &Precondition::Any,
         ),
         "add_attachment",
     );
@@ -152,12 +169,16 @@ pub fn sizes_total_and_per_resource(backend: &dyn IndexBackend) {
         tx.add_attachment(
             c.instance_id,
             &file("0004", FileContentType::DICOM, 1000, 2000),
-            0,
+            &Precondition::Any,
         ),
         "add_attachment",
     );
     ok(
-        tx.add_attachment(a.study_id, &file("0005", user_type(2), 7, 7), 0),
+        tx.add_attachment(
+            a.study_id,
+            &file("0005", user_type(2), 7, 7),
+            &Precondition::Any,
+        ),
         "add_attachment",
     );
     commit(tx);
@@ -204,7 +225,7 @@ pub fn sizes_total_and_per_resource(backend: &dyn IndexBackend) {
         );
     }
     ok(
-        tx.delete_attachment(a.instance_id, user_type(1)),
+        tx.delete_attachment(a.instance_id, user_type(1), &Precondition::Any),
         "delete_attachment",
     );
     assert_eq!(

@@ -2,7 +2,8 @@
 
 use crate::{
     ChangeType, ChangesPage, ConstraintKind, FileContentType, FileInfo, FindQuery, IndexBackend,
-    LabelsConstraint, MetadataType, PublicResource, ResourceType, TagConstraint, TxMode,
+    LabelsConstraint, MetadataType, Precondition, PublicResource, ResourceType, TagConstraint,
+    TxMode,
 };
 
 use super::helpers::*;
@@ -28,9 +29,18 @@ pub fn delete_instance_keeps_series(backend: &dyn IndexBackend) {
     let i1 = add(&mut *tx, "p", "s", "se", "i1");
     let i2 = add(&mut *tx, "p", "s", "se", "i2");
     add(&mut *tx, "p", "s", "se", "i3");
-    ok(tx.add_attachment(i1.instance_id, &f1, 0), "add_attachment");
-    ok(tx.add_attachment(i2.instance_id, &f2, 0), "add_attachment");
-    ok(tx.add_attachment(i2.instance_id, &f2b, 0), "add_attachment");
+    ok(
+        tx.add_attachment(i1.instance_id, &f1, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(i2.instance_id, &f2, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(i2.instance_id, &f2b, &Precondition::Any),
+        "add_attachment",
+    );
     commit(tx);
 
     let mut tx = begin(backend, TxMode::ReadWrite);
@@ -96,11 +106,26 @@ pub fn delete_last_series_of_study_keeps_patient(backend: &dyn IndexBackend) {
     let i1 = add(&mut *tx, "p", "s1", "se1", "i1");
     let i2 = add(&mut *tx, "p", "s1", "se1", "i2");
     let i3 = add(&mut *tx, "p", "s2", "se2", "i3");
-    ok(tx.add_attachment(i1.instance_id, &f1, 0), "add_attachment");
-    ok(tx.add_attachment(i2.instance_id, &f2, 0), "add_attachment");
-    ok(tx.add_attachment(i1.study_id, &fs, 0), "add_attachment");
-    ok(tx.add_attachment(i1.series_id, &fse, 0), "add_attachment");
-    ok(tx.add_attachment(i3.instance_id, &f3, 0), "add_attachment");
+    ok(
+        tx.add_attachment(i1.instance_id, &f1, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(i2.instance_id, &f2, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(i1.study_id, &fs, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(i1.series_id, &fse, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(i3.instance_id, &f3, &Precondition::Any),
+        "add_attachment",
+    );
     commit(tx);
 
     let mut tx = begin(backend, TxMode::ReadWrite);
@@ -156,8 +181,14 @@ pub fn delete_last_study_deletes_patient(backend: &dyn IndexBackend) {
     let a = add(&mut *tx, "p1", "s1", "se1", "i1");
     let b = add(&mut *tx, "p2", "s2", "se2", "i2");
     add(&mut *tx, "p3", "s3", "se3", "i3");
-    ok(tx.add_attachment(a.patient_id, &fp, 0), "add_attachment");
-    ok(tx.add_attachment(a.instance_id, &fi, 0), "add_attachment");
+    ok(
+        tx.add_attachment(a.patient_id, &fp, &Precondition::Any),
+        "add_attachment",
+    );
+    ok(
+        tx.add_attachment(a.instance_id, &fi, &Precondition::Any),
+        "add_attachment",
+    );
     commit(tx);
 
     let mut tx = begin(backend, TxMode::ReadWrite);
@@ -227,7 +258,10 @@ pub fn delete_patient_removes_descendants(backend: &dyn IndexBackend) {
     for (k, (p, s, se, i)) in layout.iter().enumerate() {
         let c = add(&mut *tx, p, s, se, i);
         let f = file(&format!("000{k}-{i}"), FileContentType::DICOM, 10, 10);
-        ok(tx.add_attachment(c.instance_id, &f, 0), "add_attachment");
+        ok(
+            tx.add_attachment(c.instance_id, &f, &Precondition::Any),
+            "add_attachment",
+        );
         if *p == "p1" {
             files.push(f);
             p1 = c.patient_id;
@@ -371,14 +405,19 @@ pub fn delete_removes_dependent_rows(backend: &dyn IndexBackend) {
     set_tags(&mut *tx, a.patient_id, &[(PATIENT_ID, "DEL-1")]);
     set_tags(&mut *tx, a.series_id, &[(MODALITY, "XA")]);
     ok(
-        tx.set_metadata(a.instance_id, MetadataType::REMOTE_AET, "AET", 0),
+        tx.set_metadata(
+            a.instance_id,
+            MetadataType::REMOTE_AET,
+            "AET",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     ok(
         tx.add_attachment(
             a.instance_id,
             &file("0001-a", FileContentType::DICOM, 7, 7),
-            0,
+            &Precondition::Any,
         ),
         "add_attachment",
     );
@@ -386,7 +425,7 @@ pub fn delete_removes_dependent_rows(backend: &dyn IndexBackend) {
         tx.add_attachment(
             b.instance_id,
             &file("0002-b", FileContentType::DICOM, 5, 5),
-            0,
+            &Precondition::Any,
         ),
         "add_attachment",
     );

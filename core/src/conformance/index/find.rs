@@ -3,7 +3,7 @@
 
 use crate::{
     ConstraintKind, FindQuery, IndexBackend, LabelsConstraint, MetadataConstraint, MetadataType,
-    TxMode,
+    Precondition, TxMode,
 };
 
 use super::helpers::*;
@@ -126,11 +126,17 @@ pub fn find_metadata(backend: &dyn IndexBackend) {
         ("series-bravo", "Müller-T1"),
     ] {
         let id = id_of(&mut *tx, series);
-        ok(tx.set_metadata(id, user, value, 0), "set_metadata");
+        ok(
+            tx.set_metadata(id, user, value, &Precondition::Any),
+            "set_metadata",
+        );
     }
     // Instance metadata of the same type must not leak into a series query.
     let id = id_of(&mut *tx, "inst-yankee-1");
-    ok(tx.set_metadata(id, user, "Knee-T2", 0), "set_metadata");
+    ok(
+        tx.set_metadata(id, user, "Knee-T2", &Precondition::Any),
+        "set_metadata",
+    );
     commit(tx);
 
     let mut tx = begin(backend, TxMode::ReadOnly);

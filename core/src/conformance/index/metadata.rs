@@ -1,6 +1,6 @@
 //! Metadata values and their revisions, per resource and across children.
 
-use crate::{IndexBackend, MetadataEntry, MetadataType, MetadataValue, TxMode};
+use crate::{IndexBackend, MetadataEntry, MetadataType, MetadataValue, Precondition, TxMode};
 
 use super::helpers::*;
 
@@ -12,16 +12,22 @@ fn entry(kind: MetadataType, value: &str, revision: i64) -> MetadataEntry {
     }
 }
 
-/// Metadata values with revisions: set, overwrite with a new revision, list, delete.
+/// Metadata values with revisions: set (revision 0), overwrite (revision + 1), list, delete
+/// (returning the value removed), set again after a delete (revision 0 again).
 pub fn metadata_revisions(backend: &dyn IndexBackend) {
     let revisions = backend.info().supports_revisions;
     let r = |rev: i64| if revisions { rev } else { 0 };
     let user = MetadataType(MetadataType::START_USER + 1);
+    let any = Precondition::Any;
     let mut tx = begin(backend, TxMode::ReadWrite);
     let c = add(&mut *tx, "p", "s", "se", "i");
-    ok(
-        tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET1", 0),
-        "set_metadata",
+    assert_eq!(
+        ok(
+            tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET1", &any),
+            "set_metadata",
+        ),
+        0,
+        "a new metadata value gets revision 0"
     );
     commit(tx);
 
@@ -36,16 +42,31 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
         lookup(&mut tx, MetadataType::REMOTE_AET),
         Some(meta("AET1", 0))
     );
-    ok(
-        tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET2", r(1)),
-        "set_metadata",
+    assert_eq!(
+        r(ok(
+            tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET2", &any),
+            "set_metadata",
+        )),
+        r(1),
+        "an overwrite gets the next revision"
     );
+    for (value, revision) in [("draft", 0), ("second", 1), ("Ünïcødé ✓", 2)] {
+        assert_eq!(
+            r(ok(
+                tx.set_metadata(c.instance_id, user, value, &any),
+                "set_metadata"
+            )),
+            r(revision),
+            "revision of the value {value}"
+        );
+    }
     ok(
-        tx.set_metadata(c.instance_id, user, "Ünïcødé ✓", r(7)),
-        "set_metadata",
-    );
-    ok(
-        tx.set_metadata(c.series_id, MetadataType::REMOTE_AET, "SERIES", 0),
+        tx.set_metadata(
+            c.series_id,
+            MetadataType::REMOTE_AET,
+            "SERIES",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     commit(tx);
@@ -56,7 +77,7 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
         Some(meta("AET2", r(1))),
         "metadata overwritten with a new revision"
     );
-    assert_eq!(lookup(&mut tx, user), Some(meta("Ünïcødé ✓", r(7))));
+    assert_eq!(lookup(&mut tx, user), Some(meta("Ünïcødé ✓", r(2))));
     assert_eq!(lookup(&mut tx, MetadataType::ORIGIN), None);
     let all: Vec<_> = ok(tx.get_all_metadata(c.instance_id), "get_all_metadata")
         .into_iter()
@@ -69,7 +90,7 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
         sorted(all),
         vec![
             entry(MetadataType::REMOTE_AET, "AET2", r(1)),
-            entry(user, "Ünïcødé ✓", r(7)),
+            entry(user, "Ünïcødé ✓", r(2)),
         ]
     );
     assert_eq!(
@@ -79,17 +100,28 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
     );
     assert!(ok(tx.get_all_metadata(c.patient_id), "get_all_metadata").is_empty());
 
-    ok(
-        tx.delete_metadata(c.instance_id, MetadataType::REMOTE_AET),
-        "delete_metadata",
+    assert_eq!(
+        ok(
+            tx.delete_metadata(c.instance_id, MetadataType::REMOTE_AET, &any),
+            "delete_metadata",
+        )
+        .map(|m| m.value),
+        Some("AET2".to_owned()),
+        "delete_metadata returns the value removed"
     );
-    ok(
-        tx.delete_metadata(c.instance_id, MetadataType::REMOTE_AET),
-        "delete_metadata (already deleted)",
+    assert_eq!(
+        ok(
+            tx.delete_metadata(c.instance_id, MetadataType::REMOTE_AET, &any),
+            "delete_metadata (already deleted)",
+        ),
+        None
     );
-    ok(
-        tx.delete_metadata(c.instance_id, MetadataType::ORIGIN),
-        "delete_metadata (never set)",
+    assert_eq!(
+        ok(
+            tx.delete_metadata(c.instance_id, MetadataType::ORIGIN, &any),
+            "delete_metadata (never set)",
+        ),
+        None
     );
     commit(tx);
 
@@ -112,6 +144,17 @@ pub fn metadata_revisions(backend: &dyn IndexBackend) {
         "deleting an instance's metadata must not touch its series'"
     );
     commit(tx);
+
+    let mut tx = begin(backend, TxMode::ReadWrite);
+    assert_eq!(
+        ok(
+            tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET3", &any),
+            "set_metadata (after a delete)",
+        ),
+        0,
+        "a value written after its deletion is new: revision 0"
+    );
+    commit(tx);
 }
 
 /// `get_children_metadata` returns the value of every child that has it.
@@ -124,20 +167,40 @@ pub fn children_metadata(backend: &dyn IndexBackend) {
     let other = add(&mut *tx, "p", "s", "se-other", "i-other");
     for (c, v) in [(&ids[0], "2"), (&ids[1], "10"), (&ids[3], "1")] {
         ok(
-            tx.set_metadata(c.instance_id, MetadataType::INDEX_IN_SERIES, v, 0),
+            tx.set_metadata(
+                c.instance_id,
+                MetadataType::INDEX_IN_SERIES,
+                v,
+                &Precondition::Any,
+            ),
             "set_metadata",
         );
     }
     ok(
-        tx.set_metadata(ids[0].instance_id, MetadataType::REMOTE_AET, "AET", 0),
+        tx.set_metadata(
+            ids[0].instance_id,
+            MetadataType::REMOTE_AET,
+            "AET",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     ok(
-        tx.set_metadata(other.instance_id, MetadataType::INDEX_IN_SERIES, "99", 0),
+        tx.set_metadata(
+            other.instance_id,
+            MetadataType::INDEX_IN_SERIES,
+            "99",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     ok(
-        tx.set_metadata(other.series_id, MetadataType::LAST_UPDATE, "x", 0),
+        tx.set_metadata(
+            other.series_id,
+            MetadataType::LAST_UPDATE,
+            "x",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     commit(tx);

@@ -19,5 +19,6 @@ pub mod metadata;
 pub mod properties;
 pub mod recycling;
 pub mod resources;
+pub mod revisions;
 pub mod tags;
 pub mod transactions;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::{
     ChangeType, ChangesPage, ExportedResource, FileContentType, IndexBackend, IndexError,
-    IndexTransaction, MetadataType, ResourceRef, TxMode,
+    IndexTransaction, MetadataType, Precondition, ResourceRef, TxMode,
 };
 
 use super::helpers::*;
@@ -19,14 +19,19 @@ fn write_everything(tx: &mut (dyn IndexTransaction + '_), labels: bool) {
     add(tx, "p1", "s1", "se1", "i1b");
     set_tags(tx, p1.patient_id, &[(PATIENT_ID, "ROLLED-BACK")]);
     ok(
-        tx.set_metadata(p1.instance_id, MetadataType::ORIGIN, "x", 0),
+        tx.set_metadata(
+            p1.instance_id,
+            MetadataType::ORIGIN,
+            "x",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     ok(
         tx.add_attachment(
             p1.instance_id,
             &file("0001", FileContentType::DICOM, 9, 9),
-            0,
+            &Precondition::Any,
         ),
         "add_attachment",
     );
@@ -227,7 +232,7 @@ pub fn write_pending_before_commit(backend: &dyn IndexBackend) {
     // Changes after the pages were written, to a row written then too.
     let i2 = id_of(&mut *tx, "i2");
     ok(
-        tx.set_metadata(i2, MetadataType::REMOTE_AET, "AFTER", 0),
+        tx.set_metadata(i2, MetadataType::REMOTE_AET, "AFTER", &Precondition::Any),
         "set_metadata",
     );
     add(&mut *tx, "p2", "s2", "se2", "i3");
@@ -254,7 +259,12 @@ pub fn read_only_sees_committed(backend: &dyn IndexBackend) {
     let c = add(&mut *tx, "p1", "s1", "se1", "i1");
     set_tags(&mut *tx, c.study_id, &[(STUDY_DATE, "20200101")]);
     ok(
-        tx.set_metadata(c.instance_id, MetadataType::REMOTE_AET, "AET", 0),
+        tx.set_metadata(
+            c.instance_id,
+            MetadataType::REMOTE_AET,
+            "AET",
+            &Precondition::Any,
+        ),
         "set_metadata",
     );
     ok(
