@@ -61,6 +61,117 @@ fn etags_and_if_match_rules() {
     assert_eq!(srv.request("PUT", &core, Some(b"x")).status, 403);
 }
 
+/// Every `If-Match` / `CheckRevisions` case of a write and a delete, on metadata and on
+/// attachments: what the index's preconditions must answer through REST.
+#[test]
+fn preconditions_of_writes_and_deletes() {
+    for check in [false, true] {
+        let srv = Server::start(json!({ "CheckRevisions": check }));
+        let sample = burst_instance(if check { 5 } else { 6 });
+        srv.upload(&sample.bytes);
+        let id = sample.instance_id();
+        for path in [
+            format!("/instances/{id}/metadata/1026"),
+            format!("/instances/{id}/attachments/1031"),
+        ] {
+            let what = format!("{path} (CheckRevisions {check})");
+            let absent_tag = format!("\"0-{}\"", md5_hex(b"one"));
+            // Absent item: an If-Match is a revision error, and a delete is UnknownResource.
+            let r = srv.request_with("PUT", &path, Some(b"one"), &[("If-Match", &absent_tag)]);
+            assert_eq!(
+                r.status,
+                409,
+                "{what}: PUT If-Match on nothing: {}",
+                r.text()
+            );
+            let r = srv.request_with("DELETE", &path, None, &[("If-Match", &absent_tag)]);
+            r.assert_orthanc_error(404, 17, "Unknown resource", "DELETE", &path);
+            if !check {
+                let r = srv.request("DELETE", &path, None);
+                r.assert_orthanc_error(404, 17, "Unknown resource", "DELETE", &path);
+            }
+            // A new item: revision 0.
+            let r = srv.request("PUT", &path, Some(b"one"));
+            assert_eq!(r.status, 200, "{what}: {}", r.text());
+            assert_eq!(etag(&r), absent_tag, "{what}");
+            // Without If-Match: refused with CheckRevisions, else an overwrite (revision 1).
+            let r = srv.request("PUT", &path, Some(b"two"));
+            let current = if check {
+                assert_eq!(r.status, 409, "{what}: PUT without If-Match: {}", r.text());
+                absent_tag.clone()
+            } else {
+                assert_eq!(r.status, 200, "{what}: {}", r.text());
+                assert_eq!(etag(&r), format!("\"1-{}\"", md5_hex(b"two")), "{what}");
+                etag(&r)
+            };
+            let rev: i64 = current[1..].split('-').next().unwrap().parse().unwrap();
+            // If-Match naming another revision, or other content: refused, nothing changed.
+            let other_rev = format!("\"{}-{}\"", rev + 1, &current[current.len() - 33..]);
+            let other_md5 = format!("\"{rev}-{}\"", md5_hex(b"nope"));
+            for stale in [&other_rev, &other_md5] {
+                let r = srv.request_with("PUT", &path, Some(b"three"), &[("If-Match", stale)]);
+                assert_eq!(r.status, 409, "{what}: PUT If-Match {stale}: {}", r.text());
+                let r = srv.request_with("DELETE", &path, None, &[("If-Match", stale)]);
+                assert_eq!(
+                    r.status,
+                    409,
+                    "{what}: DELETE If-Match {stale}: {}",
+                    r.text()
+                );
+            }
+            // The current If-Match: revision + 1.
+            let r = srv.request_with("PUT", &path, Some(b"four"), &[("If-Match", &current)]);
+            assert_eq!(r.status, 200, "{what}: {}", r.text());
+            let four = format!("\"{}-{}\"", rev + 1, md5_hex(b"four"));
+            assert_eq!(etag(&r), four, "{what}");
+            // Delete: If-Match required with CheckRevisions, and must be the current one.
+            let r = srv.request("DELETE", &path, None);
+            if check {
+                assert_eq!(r.status, 409, "{what}: DELETE without If-Match");
+                assert!(r.text().contains("If-Match"), "{}", r.text());
+                let r = srv.request_with("DELETE", &path, None, &[("If-Match", &four)]);
+                assert_eq!(r.status, 200, "{what}: {}", r.text());
+            } else {
+                assert_eq!(
+                    r.status,
+                    200,
+                    "{what}: DELETE without If-Match: {}",
+                    r.text()
+                );
+            }
+            let r = srv.request_with("DELETE", &path, None, &[("If-Match", &four)]);
+            r.assert_orthanc_error(404, 17, "Unknown resource", "DELETE", &path);
+        }
+        // Only the instance's file is left: replaced and deleted attachments were removed.
+        assert_eq!(srv.storage_files().len(), 1, "{:?}", srv.storage_files());
+    }
+}
+
+/// `compress` / `uncompress` re-store an attachment: the content and its MD5 stay, the revision
+/// goes up by one (as in Orthanc, whose compression change is an `AddAttachment` naming the
+/// current revision), so an ETag read before no longer matches.
+#[test]
+fn compression_change_is_a_new_revision() {
+    let srv = Server::start(json!({ "CheckRevisions": true }));
+    let sample = burst_instance(7);
+    srv.upload(&sample.bytes);
+    let path = format!("/instances/{}/attachments/1032", sample.instance_id());
+    let content = b"compressible ".repeat(100);
+    let r = srv.request("PUT", &path, Some(&content));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let before = etag(&r);
+    assert_eq!(before, format!("\"0-{}\"", md5_hex(&content)));
+    let r = srv.request("POST", &format!("{path}/compress"), Some(b""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = etag(&srv.get(&format!("{path}/info")));
+    assert_eq!(after, format!("\"1-{}\"", md5_hex(&content)));
+    let r = srv.request_with("DELETE", &path, None, &[("If-Match", &before)]);
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = srv.request_with("DELETE", &path, None, &[("If-Match", &after)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(srv.storage_files().len(), 1, "{:?}", srv.storage_files());
+}
+
 /// Many clients overwrite one item at once, all naming the same revision.
 fn race(srv: &Server, path: &str, initial_etag: &str) -> Vec<(u16, Vec<u8>)> {
     const WRITERS: usize = 12;

@@ -63,3 +63,22 @@ pub struct FileInfo {
     pub compressed_size: u64,
     pub compressed_md5: String,
 }
+
+/// What `add_attachment` recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddedAttachment {
+    /// The revision recorded: 0 for a new attachment, the replaced one's + 1 otherwise.
+    pub revision: i64,
+    /// The attachment replaced, whose file is the caller's to remove once the transaction
+    /// committed; `None` when there was none.
+    pub replaced: Option<FileInfo>,
+}
+
+/// An attachment record with its revision (`lookup_attachment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAttachment {
+    /// The stored file.
+    pub file: FileInfo,
+    /// Its revision: 0 when first attached, one more at each replacement.
+    pub revision: i64,
+}

@@ -74,3 +74,21 @@ pub struct ExportedResource {
     pub series_instance_uid: String,
     pub sop_instance_uid: String,
 }
+
+/// One page of the change log (`get_changes`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangesPage {
+    /// The changes, in `seq` order.
+    pub changes: Vec<Change>,
+    /// True when no change follows the last one returned (the log is exhausted).
+    pub done: bool,
+}
+
+/// One page of the export log (`get_exported_resources`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportsPage {
+    /// The exports, in `seq` order.
+    pub exports: Vec<ExportedResource>,
+    /// True when no export follows the last one returned (the log is exhausted).
+    pub done: bool,
+}

@@ -7,8 +7,9 @@
 //! transaction (as Orthanc does with `DatabaseCannotSerialize`).
 
 use crate::{
-    Change, ExportedResource, FileContentType, FileInfo, FindQuery, MetadataType, NewChange,
-    ResourceType,
+    AddedAttachment, Change, ChangesPage, ExportedResource, ExportsPage, FileContentType, FileInfo,
+    FindQuery, MetadataEntry, MetadataType, MetadataValue, NewChange, Precondition, ResourceType,
+    StoredAttachment,
 };
 
 /// A backend's own identifier for a resource row.
@@ -30,7 +31,8 @@ pub enum IndexError {
     Unavailable(String),
     #[error("unknown resource")]
     UnknownResource,
-    /// A revision given for a metadata value or attachment does not match the stored one.
+    /// A write's [`Precondition`] does not hold: the metadata value or attachment is absent, at
+    /// another revision or holds other content than expected, or exists when it should not.
     #[error("revision mismatch")]
     RevisionMismatch,
     #[error("schema error: {0}")]
@@ -86,13 +88,77 @@ pub struct CreatedInstance {
     pub is_new_patient: bool,
 }
 
+/// A resource found by its public ID (`lookup_resource`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceRef {
+    /// The backend's internal ID of the resource.
+    pub id: InternalId,
+    /// Its level (patient, study, series or instance).
+    pub level: ResourceType,
+}
+
+/// A resource found by its public ID, with its parent (`lookup_resource_and_parent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceWithParent {
+    /// The backend's internal ID of the resource.
+    pub id: InternalId,
+    /// Its level (patient, study, series or instance).
+    pub level: ResourceType,
+    /// The public ID of its parent; `None` for a patient.
+    pub parent: Option<String>,
+}
+
+/// A resource named by its level and public ID, as `/changes` and deletions report it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PublicResource {
+    /// Its level (patient, study, series or instance).
+    pub level: ResourceType,
+    /// Its public ID (the Orthanc hash of its DICOM identifiers).
+    pub public_id: String,
+}
+
+/// One main DICOM tag of a resource (`get_main_dicom_tags`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MainDicomTag {
+    /// The tag's group number (`0x0010` for `PatientName`).
+    pub group: u16,
+    /// The tag's element number (`0x0010` for `PatientName`).
+    pub element: u16,
+    /// The value, as Orthanc stores it (multiple values joined by `\`).
+    pub value: String,
+}
+
+/// A main DICOM tag to write on a resource (`ResourcesContent::main_tags`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMainDicomTag {
+    /// The resource the tag belongs to.
+    pub resource: InternalId,
+    /// The tag's group number.
+    pub group: u16,
+    /// The tag's element number.
+    pub element: u16,
+    /// The value, as Orthanc stores it (multiple values joined by `\`).
+    pub value: String,
+}
+
+/// A metadata value to write on a resource (`ResourcesContent::metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMetadataValue {
+    /// The resource the metadata belongs to.
+    pub resource: InternalId,
+    /// Which metadata.
+    pub kind: MetadataType,
+    /// The value; revision 0 is recorded with it.
+    pub value: String,
+}
+
 /// Bulk content written after `create_instance` (`SET_RESOURCES_CONTENT`).
 #[derive(Debug, Clone, Default)]
 pub struct ResourcesContent {
-    /// (resource, group, element, value) of main DICOM tags.
-    pub main_tags: Vec<(InternalId, u16, u16, String)>,
-    /// (resource, metadata, value); revision 0 is recorded.
-    pub metadata: Vec<(InternalId, MetadataType, String)>,
+    /// Main DICOM tags, replacing any value already stored for the same resource and tag.
+    pub main_tags: Vec<ResourceMainDicomTag>,
+    /// Metadata values, each recorded at revision 0 (replacing any value already stored).
+    pub metadata: Vec<ResourceMetadataValue>,
 }
 
 /// What `delete_resource` removed.
@@ -100,9 +166,11 @@ pub struct ResourcesContent {
 pub struct DeletedResources {
     /// Files to remove from the storage area once the transaction committed.
     pub files: Vec<FileInfo>,
-    pub resources: Vec<(ResourceType, String)>,
+    /// Every resource deleted: the one asked for, its descendants, and the ancestors left
+    /// without children.
+    pub resources: Vec<PublicResource>,
     /// The nearest ancestor that survives.
-    pub remaining_ancestor: Option<(ResourceType, String)>,
+    pub remaining_ancestor: Option<PublicResource>,
 }
 
 /// One transaction on the index. Method names follow the SDK's operations.
@@ -120,15 +188,12 @@ pub trait IndexTransaction {
     /// Get-or-create the patient/study/series/instance hierarchy (`CREATE_INSTANCE`).
     fn create_instance(&mut self, hashes: &InstanceHashes) -> Result<CreatedInstance, IndexError>;
     fn set_resources_content(&mut self, content: &ResourcesContent) -> Result<(), IndexError>;
-    fn lookup_resource(
-        &mut self,
-        public_id: &str,
-    ) -> Result<Option<(InternalId, ResourceType)>, IndexError>;
+    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<ResourceRef>, IndexError>;
     /// Resolves a public ID together with its parent's public ID.
     fn lookup_resource_and_parent(
         &mut self,
         public_id: &str,
-    ) -> Result<Option<(InternalId, ResourceType, Option<String>)>, IndexError>;
+    ) -> Result<Option<ResourceWithParent>, IndexError>;
     fn get_public_id(&mut self, id: InternalId) -> Result<String, IndexError>;
     fn get_resource_type(&mut self, id: InternalId) -> Result<ResourceType, IndexError>;
     fn lookup_parent(&mut self, id: InternalId) -> Result<Option<InternalId>, IndexError>;
@@ -148,10 +213,8 @@ pub trait IndexTransaction {
     fn get_resources_count(&mut self, level: ResourceType) -> Result<u64, IndexError>;
     /// Deletes a resource, its descendants and the ancestors left without children.
     fn delete_resource(&mut self, id: InternalId) -> Result<DeletedResources, IndexError>;
-    fn get_main_dicom_tags(
-        &mut self,
-        id: InternalId,
-    ) -> Result<Vec<(u16, u16, String)>, IndexError>;
+    /// The main DICOM tags of a resource, by group then element.
+    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<MainDicomTag>, IndexError>;
     fn clear_main_dicom_tags(&mut self, id: InternalId) -> Result<(), IndexError>;
     /// Public IDs of the resources matching a query, in index order (`LOOKUP_RESOURCES`).
     fn lookup_resources(&mut self, query: &FindQuery) -> Result<Vec<String>, IndexError>;
@@ -165,23 +228,32 @@ pub trait IndexTransaction {
     ) -> Result<Vec<String>, IndexError>;
 
     // ---- metadata (with revisions) ----
-    fn get_all_metadata(
-        &mut self,
-        id: InternalId,
-    ) -> Result<Vec<(MetadataType, String, i64)>, IndexError>;
+    /// Every metadata value of a resource, by kind.
+    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<MetadataEntry>, IndexError>;
     fn lookup_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
-    ) -> Result<Option<(String, i64)>, IndexError>;
+    ) -> Result<Option<MetadataValue>, IndexError>;
+    /// Writes a metadata value if `precondition` holds, checked atomically with the write
+    /// (else [`IndexError::RevisionMismatch`]). A new value gets revision 0, an overwrite the
+    /// stored revision + 1. Returns the revision recorded.
     fn set_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
         value: &str,
-        revision: i64,
-    ) -> Result<(), IndexError>;
-    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<(), IndexError>;
+        precondition: &Precondition,
+    ) -> Result<i64, IndexError>;
+    /// Removes a metadata value if `precondition` holds, checked atomically with the removal
+    /// (else [`IndexError::RevisionMismatch`]). Returns the value removed; `None` when there
+    /// was none, whatever the precondition (the caller decides whether that is an error).
+    fn delete_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        precondition: &Precondition,
+    ) -> Result<Option<MetadataValue>, IndexError>;
     /// One metadata value of every child (`GET_CHILDREN_METADATA`).
     fn get_children_metadata(
         &mut self,
@@ -190,23 +262,31 @@ pub trait IndexTransaction {
     ) -> Result<Vec<String>, IndexError>;
 
     // ---- attachments (with revisions) ----
+    /// Records an attachment (of `file.content_type`) if `precondition` holds, checked
+    /// atomically with the write (else [`IndexError::RevisionMismatch`]). A new attachment gets
+    /// revision 0, a replacement the replaced one's + 1. Returns the revision recorded and the
+    /// attachment replaced (its file is the caller's to remove once the transaction committed).
     fn add_attachment(
         &mut self,
         id: InternalId,
         file: &FileInfo,
-        revision: i64,
-    ) -> Result<(), IndexError>;
-    /// Removes an attachment record and returns it (its file is the caller's to remove).
+        precondition: &Precondition,
+    ) -> Result<AddedAttachment, IndexError>;
+    /// Removes an attachment record if `precondition` holds, checked atomically with the
+    /// removal (else [`IndexError::RevisionMismatch`]). Returns the record removed (its file is
+    /// the caller's to remove once the transaction committed); `None` when there was none,
+    /// whatever the precondition.
     fn delete_attachment(
         &mut self,
         id: InternalId,
         content_type: FileContentType,
-    ) -> Result<Option<FileInfo>, IndexError>;
+        precondition: &Precondition,
+    ) -> Result<Option<StoredAttachment>, IndexError>;
     fn lookup_attachment(
         &mut self,
         id: InternalId,
         content_type: FileContentType,
-    ) -> Result<Option<(FileInfo, i64)>, IndexError>;
+    ) -> Result<Option<StoredAttachment>, IndexError>;
     fn list_available_attachments(
         &mut self,
         id: InternalId,
@@ -217,17 +297,15 @@ pub trait IndexTransaction {
 
     // ---- change and export logs ----
     fn log_change(&mut self, change: &NewChange) -> Result<i64, IndexError>;
-    /// Changes with `seq > since`, at most `limit`; the flag tells whether the log is exhausted.
-    fn get_changes(&mut self, since: i64, limit: u64) -> Result<(Vec<Change>, bool), IndexError>;
+    /// Changes with `seq > since`, at most `limit`, in `seq` order.
+    fn get_changes(&mut self, since: i64, limit: u64) -> Result<ChangesPage, IndexError>;
     fn get_last_change(&mut self) -> Result<Option<Change>, IndexError>;
     fn get_last_change_index(&mut self) -> Result<i64, IndexError>;
     fn clear_changes(&mut self) -> Result<(), IndexError>;
     fn log_exported_resource(&mut self, export: &ExportedResource) -> Result<(), IndexError>;
-    fn get_exported_resources(
-        &mut self,
-        since: i64,
-        limit: u64,
-    ) -> Result<(Vec<ExportedResource>, bool), IndexError>;
+    /// Exports with `seq > since`, at most `limit`, in `seq` order.
+    fn get_exported_resources(&mut self, since: i64, limit: u64)
+        -> Result<ExportsPage, IndexError>;
     fn get_last_exported_resource(&mut self) -> Result<Option<ExportedResource>, IndexError>;
     fn clear_exported_resources(&mut self) -> Result<(), IndexError>;
 

@@ -11,15 +11,20 @@ pub mod find;
 pub mod index;
 pub mod metadata;
 pub mod resource;
+pub mod revision;
 pub mod storage;
 
-pub use attachment::{CompressionType, FileContentType, FileInfo};
-pub use change::{Change, ChangeType, ExportedResource, NewChange};
+pub use attachment::{
+    AddedAttachment, CompressionType, FileContentType, FileInfo, StoredAttachment,
+};
+pub use change::{Change, ChangeType, ChangesPage, ExportedResource, ExportsPage, NewChange};
 pub use find::{ConstraintKind, FindQuery, LabelsConstraint, MetadataConstraint, TagConstraint};
 pub use index::{
     BackendInfo, CreatedInstance, DeletedResources, IndexBackend, IndexError, IndexTransaction,
-    InstanceHashes, InternalId, ResourceSize, ResourcesContent, TxMode,
+    InstanceHashes, InternalId, MainDicomTag, PublicResource, ResourceMainDicomTag,
+    ResourceMetadataValue, ResourceRef, ResourceSize, ResourceWithParent, ResourcesContent, TxMode,
 };
-pub use metadata::MetadataType;
+pub use metadata::{MetadataEntry, MetadataType, MetadataValue};
 pub use resource::ResourceType;
+pub use revision::Precondition;
 pub use storage::{new_uuid, StorageArea, StorageError};

@@ -47,3 +47,23 @@ impl MetadataType {
         (Self::START_USER..=Self::END_USER).contains(&self.0)
     }
 }
+
+/// A metadata value with its revision (`lookup_metadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataValue {
+    /// The value.
+    pub value: String,
+    /// Its revision: 0 when first written, one more at each overwrite.
+    pub revision: i64,
+}
+
+/// One metadata value of a resource, with its kind and revision (`get_all_metadata`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MetadataEntry {
+    /// Which metadata.
+    pub kind: MetadataType,
+    /// The value.
+    pub value: String,
+    /// Its revision: 0 when first written, one more at each overwrite.
+    pub revision: i64,
+}

@@ -132,11 +132,11 @@ async fn get_one(
 
 async fn delete(app: Ctx, Path(public_id): Path<String>, level: ResourceType) -> ApiResult<Json> {
     let deleted = deletion::delete(&app.ctx, public_id, level).await?;
-    let remaining = deleted.remaining_ancestor.map(|(t, id)| {
+    let remaining = deleted.remaining_ancestor.map(|r| {
         json!({
-            "ID": id,
-            "Path": format!("/{}/{}", t.collection(), id),
-            "Type": t.name(),
+            "ID": r.public_id,
+            "Path": format!("/{}/{}", r.level.collection(), r.public_id),
+            "Type": r.level.name(),
         })
     });
     Ok(Json(json!({ "RemainingAncestor": remaining })))

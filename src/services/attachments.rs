@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use stowage_core::{
     ChangeType, CompressionType, FileContentType, FileInfo, IndexTransaction, InternalId,
-    ResourceType,
+    Precondition, ResourceType, StoredAttachment,
 };
 
 use super::context::{blocking, Context};
@@ -119,7 +119,7 @@ fn lookup(
     public_id: &str,
     level: ResourceType,
     ct: FileContentType,
-) -> Result<(InternalId, Option<(FileInfo, i64)>), AttachmentError> {
+) -> Result<(InternalId, Option<StoredAttachment>), AttachmentError> {
     let id = lookup_at_level(tx, public_id, level)?;
     Ok((id, tx.lookup_attachment(id, ct)?))
 }
@@ -160,9 +160,9 @@ pub async fn fetch(
     let (_, found) = ctx
         .read(move |tx| lookup(tx, &public_id, level, ct))
         .await?;
-    let (f, rev) = found.ok_or(AttachmentError::Absent)?;
-    let etag = etag_of(&f, rev);
-    Ok((f, etag))
+    let found = found.ok_or(AttachmentError::Absent)?;
+    let etag = etag_of(&found.file, found.revision);
+    Ok((found.file, etag))
 }
 
 /// The content of an attachment: uncompressed, or as stored (`raw`).
@@ -207,7 +207,8 @@ pub async fn verify_md5(
     .await
 }
 
-/// Re-stores an attachment compressed or not. The content, hence its MD5 and revision, stays.
+/// Re-stores an attachment compressed or not. The content, hence its MD5, stays; it takes the
+/// next revision (as in Orthanc), and a version replaced meanwhile stays (a revision error).
 pub async fn set_compression(
     ctx: &Arc<Context>,
     public_id: String,
@@ -218,24 +219,26 @@ pub async fn set_compression(
     let c = ctx.clone();
     blocking(move || {
         let (_, found) = c.read_blocking(|tx| lookup(tx, &public_id, level, ct))?;
-        let (old, _) = found.ok_or(AttachmentError::Absent)?;
-        if (old.compression != CompressionType::None) == compressed {
+        let old = found.ok_or(AttachmentError::Absent)?;
+        if (old.file.compression != CompressionType::None) == compressed {
             return Ok(());
         }
-        let data = read_attachment(&c, &old)?;
+        let data = read_attachment(&c, &old.file)?;
         let info = write_attachment(c.storage.as_ref(), &data, ct, compressed)
             .map_err(FileError::Write)?;
-        let result = c.write_blocking(|tx| -> Result<(), AttachmentError> {
-            let (id, cur) = lookup(tx, &public_id, level, ct)?;
-            match cur {
-                Some((f, rev)) if f.uuid == old.uuid => Ok(tx.add_attachment(id, &info, rev)?),
-                // Replaced meanwhile: the newer version stays.
-                _ => Err(RevisionError::Mismatch.into()),
-            }
+        let precondition = Precondition::Matches {
+            revision: old.revision,
+            md5: old.file.uncompressed_md5.clone(),
+        };
+        let result = c.write_blocking(|tx| -> Result<_, AttachmentError> {
+            let id = lookup_at_level(tx, &public_id, level)?;
+            Ok(tx.add_attachment(id, &info, &precondition)?)
         });
         match result {
-            Ok(()) => {
-                remove_files(&c, &[old]);
+            Ok(added) => {
+                if let Some(replaced) = added.replaced {
+                    remove_files(&c, &[replaced]);
+                }
                 Ok(())
             }
             Err(e) => {
@@ -249,8 +252,8 @@ pub async fn set_compression(
     .await
 }
 
-/// Writes a user attachment (new, or replacing one as the revision rules allow); answers its
-/// ETag.
+/// Writes a user attachment (new, or replacing one as the revision rules allow, checked by the
+/// index); answers its ETag.
 pub async fn put(
     ctx: &Arc<Context>,
     public_id: String,
@@ -262,7 +265,7 @@ pub async fn put(
     if !ct.is_user_defined() {
         return Err(AttachmentError::Forbidden);
     }
-    let check = ctx.config.check_revisions;
+    let precondition = revision::write_precondition(expected, ctx.config.check_revisions);
     let c = ctx.clone();
     blocking(move || {
         // Fail early on an unknown resource, before writing any file.
@@ -270,12 +273,10 @@ pub async fn put(
         let info = write_attachment(c.storage.as_ref(), &body, ct, c.config.storage_compression)
             .map_err(FileError::Write)?;
         let result = c.write_blocking(|tx| -> Result<_, AttachmentError> {
-            let (id, cur) = lookup(tx, &public_id, level, ct)?;
-            let cur_etag = cur.as_ref().map(|(f, r)| etag_of(f, *r));
-            let rev = revision::next_revision(cur_etag.as_ref(), expected.as_ref(), check)?;
-            tx.add_attachment(id, &info, rev)?;
+            let id = lookup_at_level(tx, &public_id, level)?;
+            let added = tx.add_attachment(id, &info, &precondition)?;
             log_update(tx, level, &public_id)?;
-            Ok((etag_of(&info, rev), cur.map(|(f, _)| f)))
+            Ok((etag_of(&info, added.revision), added.replaced))
         });
         match result {
             Ok((etag, replaced)) => {
@@ -295,7 +296,7 @@ pub async fn put(
     .await
 }
 
-/// Deletes a user attachment, as the revision rules allow.
+/// Deletes a user attachment, as the revision rules allow (checked by the index).
 pub async fn delete(
     ctx: &Arc<Context>,
     public_id: String,
@@ -309,15 +310,13 @@ pub async fn delete(
     let check = ctx.config.check_revisions;
     let removed = ctx
         .write(move |tx| {
-            let (id, cur) = lookup(tx, &public_id, level, ct)?;
-            let cur_etag = cur.as_ref().map(|(f, rev)| etag_of(f, *rev));
-            revision::check_delete(expected.as_ref(), cur_etag.as_ref(), check)?;
-            let Some((f, _)) = cur else {
+            let id = lookup_at_level(tx, &public_id, level)?;
+            let precondition = revision::delete_precondition(expected.clone(), check)?;
+            let Some(removed) = tx.delete_attachment(id, ct, &precondition)? else {
                 return Err(AttachmentError::Absent);
             };
-            tx.delete_attachment(id, ct)?;
             log_update(tx, level, &public_id)?;
-            Ok(f)
+            Ok(removed.file)
         })
         .await?;
     let c = ctx.clone();

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
-use stowage_core::{InternalId, ResourceType};
+use stowage_core::{InternalId, ResourceRef, ResourceType};
 
 use super::context::{blocking, Context};
 use super::delete::delete_any;
@@ -38,7 +38,11 @@ pub async fn content(
         let mut targets: Vec<(InternalId, ResourceType)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for id in &resources {
-            let Some((internal, at)) = tx.lookup_resource(id)? else {
+            let Some(ResourceRef {
+                id: internal,
+                level: at,
+            }) = tx.lookup_resource(id)?
+            else {
                 continue;
             };
             let found = match level {
@@ -59,8 +63,8 @@ pub async fn content(
             let mut v = resource_json(&c, tx, internal, l, &public)?;
             if with_metadata {
                 let mut m = Map::new();
-                for (kind, value, _) in tx.get_all_metadata(internal)? {
-                    m.insert(metadata_name(&c.config, kind), json!(value));
+                for entry in tx.get_all_metadata(internal)? {
+                    m.insert(metadata_name(&c.config, entry.kind), json!(entry.value));
                 }
                 v["Metadata"] = Value::Object(m);
             }

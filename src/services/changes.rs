@@ -27,7 +27,8 @@ pub async fn changes(
         let (items, done) = if last_only {
             (tx.get_last_change()?.into_iter().collect(), true)
         } else {
-            tx.get_changes(since, limit)?
+            let page = tx.get_changes(since, limit)?;
+            (page.changes, page.done)
         };
         let last = match items.last() {
             Some(c) => c.seq,
@@ -58,7 +59,8 @@ pub async fn exports(
         let (items, done) = if last_only {
             (tx.get_last_exported_resource()?.into_iter().collect(), true)
         } else {
-            tx.get_exported_resources(since, limit)?
+            let page = tx.get_exported_resources(since, limit)?;
+            (page.exports, page.done)
         };
         let last = items.last().map(|e| e.seq).unwrap_or(since);
         Ok(Page { items, done, last })

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use stowage_core::ResourceType;
+use stowage_core::{PublicResource, ResourceType};
 
 use super::context::{blocking, Context};
 use super::error::TxError;
@@ -12,7 +12,7 @@ use super::resources::lookup_at_level;
 /// What remains above a deleted resource (`RemainingAncestor`), if anything.
 #[derive(Debug, Clone)]
 pub struct Deleted {
-    pub remaining_ancestor: Option<(ResourceType, String)>,
+    pub remaining_ancestor: Option<PublicResource>,
 }
 
 /// Deletes a resource at `level` and everything below it. Blocking.
@@ -26,8 +26,8 @@ pub fn delete_resource(
         Ok::<_, TxError>(tx.delete_resource(id)?)
     })?;
     remove_files(ctx, &deleted.files);
-    for (_, id) in &deleted.resources {
-        ctx.stable.forget(id);
+    for r in &deleted.resources {
+        ctx.stable.forget(&r.public_id);
     }
     Ok(Deleted {
         remaining_ancestor: deleted.remaining_ancestor,
@@ -47,7 +47,7 @@ pub async fn delete(
 /// Deletes a resource whatever its level; `false` if there is none. Blocking.
 pub fn delete_any(ctx: &Context, public_id: &str) -> Result<bool, TxError> {
     let level =
-        ctx.read_blocking(|tx| Ok::<_, TxError>(tx.lookup_resource(public_id)?.map(|(_, l)| l)))?;
+        ctx.read_blocking(|tx| Ok::<_, TxError>(tx.lookup_resource(public_id)?.map(|r| r.level)))?;
     let Some(level) = level else {
         tracing::warn!("bulk delete: unknown resource {public_id}");
         return Ok(false);

@@ -86,7 +86,7 @@ pub fn read_dicom_bytes(
         .read_blocking(|tx| {
             Ok::<_, FilesError>(tx.lookup_attachment(instance, FileContentType::DICOM)?)
         })?
-        .map(|(f, _)| f)
+        .map(|a| a.file)
         .ok_or(FilesError::NoAttachment)?;
     let bytes = read_attachment(ctx, &info)?;
     Ok((info, bytes))
@@ -109,11 +109,11 @@ pub fn tags_json(
     let (info, offset) = ctx.read_blocking(|tx| -> Result<_, FilesError> {
         let info = tx
             .lookup_attachment(instance, FileContentType::DICOM)?
-            .map(|(f, _)| f)
+            .map(|a| a.file)
             .ok_or(FilesError::NoAttachment)?;
         let offset = tx
             .lookup_metadata(instance, stowage_core::MetadataType::PIXEL_DATA_OFFSET)?
-            .and_then(|(v, _)| v.parse::<u64>().ok());
+            .and_then(|m| m.value.parse::<u64>().ok());
         Ok((info, offset))
     })?;
     if let (CompressionType::None, Some(offset)) = (info.compression, offset) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 use stowage_core::{
-    ConstraintKind, FindQuery, IndexError, IndexTransaction, InternalId, ResourceType,
+    ConstraintKind, FindQuery, IndexError, IndexTransaction, InternalId, ResourceRef, ResourceType,
     TagConstraint,
 };
 use stowage_dicom::{main_tags, Tag, TagsFormat};
@@ -158,8 +158,8 @@ fn requested_values(
     let mut known = std::collections::HashMap::new();
     let mut current = Some(id);
     while let Some(r) = current {
-        for (g, e, v) in tx.get_main_dicom_tags(r)? {
-            known.entry(Tag::new(g, e)).or_insert(v);
+        for t in tx.get_main_dicom_tags(r)? {
+            known.entry(Tag::new(t.group, t.element)).or_insert(t.value);
         }
         current = tx.lookup_parent(r)?;
     }
@@ -233,7 +233,7 @@ fn file_matches(
             break;
         }
         let instance = ctx.read_blocking(|tx| -> Result<_, FindError> {
-            let Some((id, level)) = tx.lookup_resource(&public_id)? else {
+            let Some(ResourceRef { id, level }) = tx.lookup_resource(&public_id)? else {
                 return Ok(None);
             };
             Ok(descendants_at(tx, id, level, ResourceType::Instance)?
@@ -277,7 +277,7 @@ fn find_blocking(ctx: &Context, request: FindRequest) -> Result<Value, FindError
     ctx.read_blocking(|tx| {
         let mut out = Vec::with_capacity(ids.len());
         for public_id in &ids {
-            if let Some((id, level)) = tx.lookup_resource(public_id)? {
+            if let Some(ResourceRef { id, level }) = tx.lookup_resource(public_id)? {
                 let mut v = resource_json(ctx, tx, id, level, public_id)?;
                 format_main_tags(&mut v, request.format);
                 if !request.requested_tags.is_empty() {

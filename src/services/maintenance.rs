@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use stowage_core::{ChangeType, NewChange, ResourceType};
+use stowage_core::{ChangeType, NewChange, ResourceRef, ResourceType};
 
 use super::context::Context;
 use super::error::{tx_plumbing, FileError, ServiceError, TxError, Verdict};
@@ -46,10 +46,10 @@ pub fn sweep_orphans(ctx: &Context) -> Result<usize, MaintenanceError> {
     let referenced = ctx.read_blocking(|tx| -> Result<_, MaintenanceError> {
         let mut set = std::collections::HashSet::new();
         for public in tx.get_all_public_ids(stowage_core::ResourceType::Instance, 0, None)? {
-            if let Some((id, _)) = tx.lookup_resource(&public)? {
+            if let Some(ResourceRef { id, .. }) = tx.lookup_resource(&public)? {
                 for ct in tx.list_available_attachments(id)? {
-                    if let Some((f, _)) = tx.lookup_attachment(id, ct)? {
-                        set.insert(f.uuid);
+                    if let Some(a) = tx.lookup_attachment(id, ct)? {
+                        set.insert(a.file.uuid);
                     }
                 }
             }

@@ -23,6 +23,9 @@ pub enum MetadataError {
     /// The resource has no such metadata.
     #[error("no such metadata")]
     Absent,
+    /// The metadata to delete does not exist.
+    #[error("no such metadata to delete")]
+    NothingToDelete,
     #[error(transparent)]
     Revision(#[from] RevisionError),
     #[error(transparent)]
@@ -39,6 +42,7 @@ impl ServiceError for MetadataError {
             }
             MetadataError::Forbidden => Verdict::Forbidden,
             MetadataError::Absent => Verdict::NoSuchResource,
+            MetadataError::NothingToDelete => Verdict::error(ErrorCode::UnknownResource),
             MetadataError::Revision(e) => e.verdict(),
             MetadataError::Tx(e) => e.verdict(),
         }
@@ -88,7 +92,7 @@ pub async fn list(
         let all = tx.get_all_metadata(id)?;
         Ok(all
             .into_iter()
-            .map(|(kind, value, _)| (metadata_name(&c.config, kind), value))
+            .map(|entry| (metadata_name(&c.config, entry.kind), entry.value))
             .collect())
     })
     .await
@@ -99,9 +103,15 @@ fn current(
     id: InternalId,
     kind: MetadataType,
 ) -> Result<Option<(String, Etag)>, MetadataError> {
-    Ok(tx.lookup_metadata(id, kind)?.map(|(v, revision)| {
-        let md5 = md5_hex(v.as_bytes());
-        (v, Etag { revision, md5 })
+    Ok(tx.lookup_metadata(id, kind)?.map(|m| {
+        let md5 = md5_hex(m.value.as_bytes());
+        (
+            m.value,
+            Etag {
+                revision: m.revision,
+                md5,
+            },
+        )
     }))
 }
 
@@ -132,7 +142,8 @@ fn log_update(
     )?)
 }
 
-/// Writes a user metadata value, as the revision rules allow; answers its ETag.
+/// Writes a user metadata value, as the revision rules allow (checked by the index); answers
+/// its ETag.
 pub async fn put(
     ctx: &Arc<Context>,
     public_id: String,
@@ -144,15 +155,12 @@ pub async fn put(
     if !kind.is_user_defined() {
         return Err(MetadataError::Forbidden);
     }
-    let check = ctx.config.check_revisions;
+    let precondition = revision::write_precondition(expected, ctx.config.check_revisions);
     let md5 = md5_hex(value.as_bytes());
     let revision = ctx
         .write(move |tx| -> Result<i64, MetadataError> {
             let id = lookup_at_level(tx, &public_id, level)?;
-            let cur = current(tx, id, kind)?;
-            let rev =
-                revision::next_revision(cur.as_ref().map(|(_, e)| e), expected.as_ref(), check)?;
-            tx.set_metadata(id, kind, &value, rev)?;
+            let rev = tx.set_metadata(id, kind, &value, &precondition)?;
             log_update(tx, level, &public_id)?;
             Ok(rev)
         })
@@ -160,7 +168,7 @@ pub async fn put(
     Ok(Etag { revision, md5 })
 }
 
-/// Deletes a user metadata value, as the revision rules allow.
+/// Deletes a user metadata value, as the revision rules allow (checked by the index).
 pub async fn delete(
     ctx: &Arc<Context>,
     public_id: String,
@@ -174,9 +182,10 @@ pub async fn delete(
     let check = ctx.config.check_revisions;
     ctx.write(move |tx| {
         let id = lookup_at_level(tx, &public_id, level)?;
-        let cur = current(tx, id, kind)?;
-        revision::check_delete(expected.as_ref(), cur.as_ref().map(|(_, e)| e), check)?;
-        tx.delete_metadata(id, kind)?;
+        let precondition = revision::delete_precondition(expected.clone(), check)?;
+        if tx.delete_metadata(id, kind, &precondition)?.is_none() {
+            return Err(MetadataError::NothingToDelete);
+        }
         log_update(tx, level, &public_id)
     })
     .await

@@ -15,21 +15,23 @@ use super::error::{tx_plumbing, ServiceError, TxError, Verdict};
 use super::files::{read_dicom, read_dicom_bytes, FilesError};
 use crate::support::clock::now_iso;
 use std::sync::Arc;
-use stowage_core::{FileInfo, IndexError, ResourceSize};
+use stowage_core::{
+    FileInfo, IndexError, MainDicomTag, ResourceRef, ResourceSize, StoredAttachment,
+};
 use stowage_dicom::{DicomFile, TagsFormat};
 
 /// Main DICOM tags as a `{Name: value}` object, keeping only the tags of `level`.
-pub fn tags_object(tags: &[(u16, u16, String)], level: ResourceType) -> Value {
+pub fn tags_object(tags: &[MainDicomTag], level: ResourceType) -> Value {
     let mut map = Map::new();
-    for (g, e, v) in tags {
-        let tag = Tag::new(*g, *e);
+    for t in tags {
+        let tag = Tag::new(t.group, t.element);
         if main_tags::level_of(tag) == Some(level)
             || (level == ResourceType::Instance && main_tags::main_dicom_tags(level).contains(&tag))
         {
             let name = tag_name(tag)
                 .map(str::to_owned)
                 .unwrap_or_else(|| tag.to_string());
-            map.insert(name, Value::String(v.clone()));
+            map.insert(name, Value::String(t.value.clone()));
         }
     }
     Value::Object(map)
@@ -40,7 +42,7 @@ fn metadata(
     id: InternalId,
     kind: MetadataType,
 ) -> Result<Option<String>, IndexError> {
-    Ok(tx.lookup_metadata(id, kind)?.map(|(v, _)| v))
+    Ok(tx.lookup_metadata(id, kind)?.map(|m| m.value))
 }
 
 /// Rewrites the main DICOM tags of a resource's JSON as `?full` (`{"0010,0010": {Name, Type,
@@ -128,7 +130,9 @@ pub fn resource_json(
             obj.insert("Status".into(), json!(status));
         }
         ResourceType::Instance => {
-            if let Some((file, _)) = tx.lookup_attachment(id, FileContentType::DICOM)? {
+            if let Some(StoredAttachment { file, .. }) =
+                tx.lookup_attachment(id, FileContentType::DICOM)?
+            {
                 obj.insert("FileSize".into(), json!(file.uncompressed_size));
                 obj.insert("FileUuid".into(), json!(file.uuid));
             }
@@ -148,7 +152,7 @@ pub fn lookup_at_level(
     level: ResourceType,
 ) -> Result<InternalId, IndexError> {
     match tx.lookup_resource(public_id)? {
-        Some((id, t)) if t == level => Ok(id),
+        Some(found) if found.level == level => Ok(found.id),
         _ => Err(IndexError::UnknownResource),
     }
 }
@@ -258,7 +262,7 @@ pub async fn list(
         };
         let mut out = Vec::with_capacity(ids.len());
         for public_id in ids {
-            if let Some((id, _)) = tx.lookup_resource(&public_id)? {
+            if let Some(ResourceRef { id, .. }) = tx.lookup_resource(&public_id)? {
                 let mut v = resource_json(&c, tx, id, level, &public_id)?;
                 format_main_tags(&mut v, format);
                 out.push(v);

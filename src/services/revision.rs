@@ -1,6 +1,8 @@
 //! Revisions of metadata and attachments: the rules of a write or a delete against what the
 //! client expects (`If-Match`: `"<revision>-<md5>"`).
 
+use stowage_core::Precondition;
+
 use super::error::{ErrorCode, Verdict};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,66 +24,49 @@ impl Etag {
     }
 }
 
-/// A write or delete refused by the revision rules.
+/// A delete refused before the index is asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RevisionError {
-    /// The expected revision is not the current one (or the item is absent).
-    #[error("revision mismatch")]
-    Mismatch,
     /// `CheckRevisions` asks for an `If-Match`, and there is none.
     #[error("HTTP header \"If-Match\" is missing, as \"CheckRevisions\" is \"true\"")]
     IfMatchMissing,
-    /// The item to delete does not exist.
-    #[error("no such item")]
-    Absent,
 }
 
 impl RevisionError {
     pub fn verdict(&self) -> Verdict {
         match self {
-            RevisionError::Mismatch => Verdict::error(ErrorCode::Revision),
             RevisionError::IfMatchMissing => {
                 Verdict::detailed(ErrorCode::Revision, self.to_string())
             }
-            RevisionError::Absent => Verdict::error(ErrorCode::UnknownResource),
         }
     }
 }
 
-/// The revision rules of a write over an existing item (`current`): a given `If-Match` must
-/// name the current revision and content; without one, `CheckRevisions` refuses to overwrite.
-/// Returns the revision to record.
-pub fn next_revision(
-    current: Option<&Etag>,
-    expected: Option<&Etag>,
-    check_revisions: bool,
-) -> Result<i64, RevisionError> {
-    match (current, expected) {
-        (Some(cur), Some(exp)) if cur == exp => Ok(cur.revision + 1),
-        (Some(_), Some(_)) | (None, Some(_)) => Err(RevisionError::Mismatch),
-        (Some(_), None) if check_revisions => Err(RevisionError::Mismatch),
-        (Some(cur), None) => Ok(cur.revision + 1),
-        (None, None) => Ok(0),
+/// The precondition of a write, checked by the index atomically with it: a given `If-Match`
+/// must name the current revision and content (the write then records revision + 1); without
+/// one, `CheckRevisions` refuses to overwrite an existing item, else anything goes (a new item
+/// gets revision 0, an overwrite revision + 1). A refused write is a revision error
+/// ([`stowage_core::IndexError::RevisionMismatch`]).
+pub fn write_precondition(expected: Option<Etag>, check_revisions: bool) -> Precondition {
+    match expected {
+        Some(Etag { revision, md5 }) => Precondition::Matches { revision, md5 },
+        None if check_revisions => Precondition::Absent,
+        None => Precondition::Any,
     }
 }
 
-/// The checks before deleting an item (`current`, absent: `None`): `If-Match` is required with
-/// `CheckRevisions`, the item must exist, and a given `If-Match` must name it exactly.
-pub fn check_delete(
-    expected: Option<&Etag>,
-    current: Option<&Etag>,
+/// The precondition of a delete: `If-Match` is required with `CheckRevisions` (checked here);
+/// a given one must name the current revision and content (checked by the index, atomically
+/// with the delete).
+pub fn delete_precondition(
+    expected: Option<Etag>,
     check_revisions: bool,
-) -> Result<(), RevisionError> {
-    if expected.is_none() && check_revisions {
-        return Err(RevisionError::IfMatchMissing);
-    }
-    let Some(current) = current else {
-        return Err(RevisionError::Absent);
-    };
+) -> Result<Precondition, RevisionError> {
     match expected {
-        Some(e) if e != current => Err(RevisionError::Mismatch),
-        _ => Ok(()),
+        Some(Etag { revision, md5 }) => Ok(Precondition::Matches { revision, md5 }),
+        None if check_revisions => Err(RevisionError::IfMatchMissing),
+        None => Ok(Precondition::Any),
     }
 }
 
@@ -107,20 +92,24 @@ mod tests {
     }
 
     #[test]
-    fn revision_rules() {
-        assert_eq!(next_revision(None, None, true).unwrap(), 0);
+    fn preconditions() {
+        assert_eq!(write_precondition(None, false), Precondition::Any);
+        assert_eq!(write_precondition(None, true), Precondition::Absent);
         assert_eq!(
-            next_revision(Some(&e(2, "a")), Some(&e(2, "a")), true).unwrap(),
-            3
+            write_precondition(Some(e(2, "a")), true),
+            Precondition::Matches {
+                revision: 2,
+                md5: "a".repeat(32)
+            }
         );
-        assert!(next_revision(Some(&e(2, "a")), Some(&e(1, "a")), false).is_err());
-        assert!(next_revision(Some(&e(2, "a")), Some(&e(2, "b")), false).is_err());
-        assert!(next_revision(Some(&e(2, "a")), None, true).is_err());
-        assert_eq!(next_revision(Some(&e(2, "a")), None, false).unwrap(), 3);
-        assert!(check_delete(None, Some(&e(1, "a")), true).is_err());
-        assert!(check_delete(None, Some(&e(1, "a")), false).is_ok());
-        assert!(check_delete(None, None, false).is_err());
-        assert!(check_delete(Some(&e(0, "a")), Some(&e(1, "a")), false).is_err());
-        assert!(check_delete(Some(&e(1, "a")), Some(&e(1, "a")), true).is_ok());
+        assert_eq!(
+            delete_precondition(None, true),
+            Err(RevisionError::IfMatchMissing)
+        );
+        assert_eq!(delete_precondition(None, false), Ok(Precondition::Any));
+        assert!(matches!(
+            delete_precondition(Some(e(0, "b")), true),
+            Ok(Precondition::Matches { revision: 0, .. })
+        ));
     }
 }

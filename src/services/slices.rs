@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use stowage_core::{IndexError, IndexTransaction, InternalId, ResourceType};
+use stowage_core::{IndexError, IndexTransaction, InternalId, MainDicomTag, ResourceType};
 
 use super::context::Context;
 use super::error::{tx_plumbing, ErrorCode, ServiceError, TxError, Verdict};
@@ -87,10 +87,10 @@ fn parallel(a: &[f64; 3], b: &[f64; 3]) -> bool {
     (dot(a, b).abs() - 1.0).abs() < 1e-4
 }
 
-fn tag(tags: &[(u16, u16, String)], wanted: (u16, u16)) -> Option<&str> {
+fn tag(tags: &[MainDicomTag], wanted: (u16, u16)) -> Option<&str> {
     tags.iter()
-        .find(|(g, e, _)| (*g, *e) == wanted)
-        .map(|(_, _, v)| v.trim())
+        .find(|t| (t.group, t.element) == wanted)
+        .map(|t| t.value.trim())
         .filter(|v| !v.is_empty())
 }
 

@@ -107,59 +107,118 @@ macro_rules! __stowage_conformance_tests {
     };
 }
 
-/// One `#[test]` per check of [`conformance::index`](crate::conformance::index); the
-/// expression yields a fresh, empty [`IndexBackend`](crate::IndexBackend) for each test.
+/// One `#[test]` per check of [`conformance::index`](crate::conformance::index), in one test
+/// module per group (`resources::create_instance_new_hierarchy`, `metadata::metadata_revisions`,
+/// ...), so that a group can be run alone (`cargo test --test conformance metadata::`). The
+/// expression yields a fresh, empty [`IndexBackend`](crate::IndexBackend) for each test; it is
+/// evaluated where the macro is called.
 #[macro_export]
 macro_rules! index_conformance_tests {
     ($make:expr) => {
-        $crate::__stowage_conformance_tests! { index, $make;
-            backend_info,
-            empty_backend,
-            create_instance_new_hierarchy,
-            create_instance_existing_levels,
-            create_instance_existing_instance,
-            lookup_resource_and_parent,
-            parent_and_children_in_insertion_order,
-            unknown_internal_id,
-            all_public_ids_paging,
-            resources_count,
-            delete_instance_keeps_series,
-            delete_last_series_of_study_keeps_patient,
-            delete_last_study_deletes_patient,
-            delete_patient_removes_descendants,
-            delete_removes_changes_of_deleted_resources,
-            delete_removes_dependent_rows,
-            main_dicom_tags,
-            find_equal_and_case,
-            find_wildcard,
-            find_range,
-            find_case_sensitive_edges,
-            find_list,
-            find_ancestor_constraints,
-            find_descendant_constraints,
-            find_labels,
-            find_since_limit,
-            find_metadata,
-            lookup_identifier_exact,
-            metadata_revisions,
-            children_metadata,
-            attachment_revisions,
-            sizes_total_and_per_resource,
-            change_log_paging,
-            change_log_clear_keeps_index,
-            export_log,
-            global_properties_per_server,
-            recycling_order,
-            recycling_protection,
-            labels_add_remove_list,
-            rollback_on_drop,
-            rollback_explicit,
-            write_pending_before_commit,
-            read_only_sees_committed,
-            reader_not_blocked_by_open_writer,
-            read_transaction_is_a_stable_snapshot,
-            concurrent_writers,
+        fn __stowage_fresh_index_backend() -> impl $crate::IndexBackend {
+            $make
         }
+
+        $crate::__stowage_index_conformance_groups! {
+            backend {
+                backend_info,
+                empty_backend,
+            }
+            resources {
+                create_instance_new_hierarchy,
+                create_instance_existing_levels,
+                create_instance_existing_instance,
+                lookup_resource_and_parent,
+                parent_and_children_in_insertion_order,
+                unknown_internal_id,
+                all_public_ids_paging,
+                resources_count,
+            }
+            deletes {
+                delete_instance_keeps_series,
+                delete_last_series_of_study_keeps_patient,
+                delete_last_study_deletes_patient,
+                delete_patient_removes_descendants,
+                delete_removes_changes_of_deleted_resources,
+                delete_removes_dependent_rows,
+            }
+            tags {
+                main_dicom_tags,
+            }
+            find {
+                find_equal_and_case,
+                find_wildcard,
+                find_range,
+                find_case_sensitive_edges,
+                find_list,
+                find_ancestor_constraints,
+                find_descendant_constraints,
+                find_labels,
+                find_since_limit,
+                find_metadata,
+                lookup_identifier_exact,
+            }
+            metadata {
+                metadata_revisions,
+                children_metadata,
+            }
+            attachments {
+                attachment_revisions,
+                sizes_total_and_per_resource,
+            }
+            revisions {
+                metadata_preconditions,
+                metadata_delete_preconditions,
+                attachment_preconditions,
+                attachment_delete_preconditions,
+                concurrent_writers_same_if_match,
+                concurrent_creates,
+            }
+            logs {
+                change_log_paging,
+                change_log_clear_keeps_index,
+                export_log,
+            }
+            properties {
+                global_properties_per_server,
+            }
+            recycling {
+                recycling_order,
+                recycling_protection,
+            }
+            labels {
+                labels_add_remove_list,
+            }
+            transactions {
+                rollback_on_drop,
+                rollback_explicit,
+                write_pending_before_commit,
+                read_only_sees_committed,
+                reader_not_blocked_by_open_writer,
+                read_transaction_is_a_stable_snapshot,
+                concurrent_writers,
+            }
+        }
+    };
+}
+
+/// Expands the groups of [`index_conformance_tests!`]: one test module per group, one `#[test]`
+/// per check, each on a backend from the caller's `__stowage_fresh_index_backend`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stowage_index_conformance_groups {
+    ($($group:ident { $($name:ident),* $(,)? })*) => {
+        $(
+            mod $group {
+                $(
+                    #[test]
+                    fn $name() {
+                        let backend = super::__stowage_fresh_index_backend();
+                        $crate::conformance::index::$group::$name(&backend);
+                    }
+                )*
+            }
+        )*
     };
 }
 

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Write;
 use std::sync::Arc;
 
-use stowage_core::{IndexTransaction, InternalId, ResourceType};
+use stowage_core::{IndexTransaction, InternalId, MainDicomTag, ResourceType};
 use stowage_dicom::writer::{DatasetBuilder, DicomBuilder, TransferSyntax};
 use stowage_dicom::Tag;
 
@@ -93,17 +93,17 @@ pub fn resolve_resources(
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
         match tx.lookup_resource(id)? {
-            Some((internal, level)) => out.push((internal, level, id.clone())),
+            Some(found) => out.push((found.id, found.level, id.clone())),
             None => return Err(ArchiveError::UnknownResource(id.clone())),
         }
     }
     Ok(out)
 }
 
-fn tag_value(tags: &[(u16, u16, String)], group: u16, element: u16) -> String {
+fn tag_value(tags: &[MainDicomTag], group: u16, element: u16) -> String {
     tags.iter()
-        .find(|(g, e, _)| *g == group && *e == element)
-        .map(|(_, _, v)| v.trim().to_owned())
+        .find(|t| t.group == group && t.element == element)
+        .map(|t| t.value.trim().to_owned())
         .unwrap_or_default()
 }
 
@@ -226,10 +226,10 @@ pub fn plan(
                     } else {
                         format!("{pname}/{sname}/{sename}/{prefix}{:06}.dcm", n + 1)
                     };
-                    if let Some((f, _)) =
+                    if let Some(a) =
                         tx.lookup_attachment(instance, stowage_core::FileContentType::DICOM)?
                     {
-                        plan.uncompressed_size += f.uncompressed_size;
+                        plan.uncompressed_size += a.file.uncompressed_size;
                     }
                     plan.items.push(ArchiveItem { path, instance });
                 }

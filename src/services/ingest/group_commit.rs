@@ -29,7 +29,7 @@ use std::sync::{Arc, Condvar, Mutex, Weak};
 use stowage_core::{DeletedResources, FileInfo, InstanceHashes};
 use stowage_dicom::DicomFile;
 
-use stowage_core::{IndexTransaction, InternalId};
+use stowage_core::{IndexTransaction, InternalId, Precondition};
 
 use super::error::IngestError;
 use super::origin::Origin;
@@ -440,7 +440,7 @@ fn attach_files(
 ) -> Result<(), IngestError> {
     for (instance, slot) in attachments {
         let info = slot.wait().ok_or(IngestError::FileNotStored)?;
-        tx.add_attachment(instance, &info, 0)?;
+        tx.add_attachment(instance, &info, &Precondition::Any)?;
     }
     Ok(())
 }

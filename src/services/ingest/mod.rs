@@ -202,7 +202,8 @@ fn store(
                 ]);
             }
             remove_files(ctx, &obsolete.files);
-            for (_, id) in &obsolete.resources {
+            for r in &obsolete.resources {
+                let id = &r.public_id;
                 if *id != ids.patient && *id != ids.study && *id != ids.series {
                     ctx.stable.forget(id);
                 }

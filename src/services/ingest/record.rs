@@ -2,7 +2,8 @@
 
 use stowage_core::{
     ChangeType, DeletedResources, IndexTransaction, InstanceHashes, InternalId, MetadataType,
-    NewChange, ResourceType, ResourcesContent,
+    NewChange, ResourceMainDicomTag, ResourceMetadataValue, ResourceRef, ResourceType,
+    ResourcesContent,
 };
 use stowage_dicom::DicomFile;
 
@@ -48,7 +49,12 @@ pub struct InstanceToRecord<'a> {
 fn tags_of(file: &DicomFile, levels: &[ResourceType], id: i64, content: &mut ResourcesContent) {
     for level in levels {
         for (tag, value) in file.main_dicom_tags(*level) {
-            content.main_tags.push((id, tag.group, tag.element, value));
+            content.main_tags.push(ResourceMainDicomTag {
+                resource: id,
+                group: tag.group,
+                element: tag.element,
+                value,
+            });
         }
     }
 }
@@ -68,7 +74,7 @@ pub fn record_instance(
         origin,
     } = store;
     let mut obsolete = DeletedResources::default();
-    if let Some((old, _)) = tx.lookup_resource(&ids.instance)? {
+    if let Some(ResourceRef { id: old, .. }) = tx.lookup_resource(&ids.instance)? {
         if !config.overwrite_instances {
             return Ok(Recorded {
                 status: StoreStatus::AlreadyStored,
@@ -135,7 +141,11 @@ pub fn record_instance(
     let now = now_iso();
     let index_in_series = tx.count_children(created.series_id)?;
     let mut meta = |kind: MetadataType, value: String| {
-        content.metadata.push((created.instance_id, kind, value));
+        content.metadata.push(ResourceMetadataValue {
+            resource: created.instance_id,
+            kind,
+            value,
+        });
     };
     meta(MetadataType::INDEX_IN_SERIES, index_in_series.to_string());
     meta(MetadataType::RECEPTION_DATE, now.clone());
@@ -223,7 +233,14 @@ pub fn write_parent_metadata(
     }
     tx.set_resources_content(&ResourcesContent {
         main_tags: Vec::new(),
-        metadata,
+        metadata: metadata
+            .into_iter()
+            .map(|(resource, kind, value)| ResourceMetadataValue {
+                resource,
+                kind,
+                value,
+            })
+            .collect(),
     })?;
     Ok(())
 }

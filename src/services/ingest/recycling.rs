@@ -41,7 +41,7 @@ pub fn make_room(
     }
     // Writers sharing the index decide one after the other (see `lock_recycling`).
     tx.lock_recycling()?;
-    let avoid = tx.lookup_resource(incoming_patient)?.map(|(id, _)| id);
+    let avoid = tx.lookup_resource(incoming_patient)?.map(|r| r.id);
     while over_limits(config, tx, incoming_size, new_patient)? {
         if config.maximum_storage_mode_reject {
             return Err(IngestError::FullStorage(None));

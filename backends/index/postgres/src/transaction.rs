@@ -9,9 +9,11 @@ use std::task::Poll;
 use deadpool_postgres::Object;
 use stowage_core::find::normalize_for_matching;
 use stowage_core::{
-    Change, ChangeType, CompressionType, CreatedInstance, DeletedResources, ExportedResource,
-    FileContentType, FileInfo, FindQuery, IndexError, IndexTransaction, InstanceHashes, InternalId,
-    MetadataType, NewChange, ResourceSize, ResourceType, ResourcesContent,
+    AddedAttachment, Change, ChangeType, ChangesPage, CompressionType, CreatedInstance,
+    DeletedResources, ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery,
+    IndexError, IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry,
+    MetadataType, MetadataValue, NewChange, Precondition, PublicResource, ResourceRef,
+    ResourceSize, ResourceType, ResourceWithParent, ResourcesContent, StoredAttachment,
 };
 use tokio::runtime::Runtime;
 use tokio_postgres::types::{ToSql, Type};
@@ -267,9 +269,10 @@ impl<'a> PgTransaction<'a> {
             let id: i64 = row.get(0);
             if last != Some(id) {
                 last = Some(id);
-                deleted
-                    .resources
-                    .push((resource_type(row.get(1))?, row.get(2)));
+                deleted.resources.push(PublicResource {
+                    level: resource_type(row.get(1))?,
+                    public_id: row.get(2),
+                });
             }
             if row.get::<_, Option<String>>(3).is_some() {
                 deleted.files.push(file_info(row, 3));
@@ -363,12 +366,17 @@ impl IndexTransaction for PgTransaction<'_> {
         let tags: BTreeMap<(i64, i32, i32), &String> = content
             .main_tags
             .iter()
-            .map(|(id, g, e, v)| ((*id, i32::from(*g), i32::from(*e)), v))
+            .map(|t| {
+                (
+                    (t.resource, i32::from(t.group), i32::from(t.element)),
+                    &t.value,
+                )
+            })
             .collect();
         let metadata: BTreeMap<(i64, i32), &String> = content
             .metadata
             .iter()
-            .map(|(id, kind, v)| ((*id, kind.0), v))
+            .map(|m| ((m.resource, m.kind.0), &m.value))
             .collect();
         let tag_ids: Vec<i64> = tags.keys().map(|k| k.0).collect();
         let tag_groups: Vec<i32> = tags.keys().map(|k| k.1).collect();
@@ -401,12 +409,15 @@ impl IndexTransaction for PgTransaction<'_> {
         )
     }
 
-    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<(InternalId, ResourceType)>> {
+    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<ResourceRef>> {
         match self.query_opt(
             "SELECT internalId, resourceType FROM Resources WHERE publicId = $1",
             &[&public_id],
         )? {
-            Some(r) => Ok(Some((r.get(0), resource_type(r.get(1))?))),
+            Some(r) => Ok(Some(ResourceRef {
+                id: r.get(0),
+                level: resource_type(r.get(1))?,
+            })),
             None => Ok(None),
         }
     }
@@ -414,13 +425,17 @@ impl IndexTransaction for PgTransaction<'_> {
     fn lookup_resource_and_parent(
         &mut self,
         public_id: &str,
-    ) -> Result<Option<(InternalId, ResourceType, Option<String>)>> {
+    ) -> Result<Option<ResourceWithParent>> {
         match self.query_opt(
             "SELECT r.internalId, r.resourceType, p.publicId FROM Resources r \
              LEFT JOIN Resources p ON p.internalId = r.parentId WHERE r.publicId = $1",
             &[&public_id],
         )? {
-            Some(r) => Ok(Some((r.get(0), resource_type(r.get(1))?, r.get(2)))),
+            Some(r) => Ok(Some(ResourceWithParent {
+                id: r.get(0),
+                level: resource_type(r.get(1))?,
+                parent: r.get(2),
+            })),
             None => Ok(None),
         }
     }
@@ -533,7 +548,10 @@ impl IndexTransaction for PgTransaction<'_> {
                 )?
                 .get(0);
             if has_children {
-                deleted.remaining_ancestor = Some((resource_type(row.get(0))?, row.get(1)));
+                deleted.remaining_ancestor = Some(PublicResource {
+                    level: resource_type(row.get(0))?,
+                    public_id: row.get(1),
+                });
                 break;
             }
             self.collect_subtree(p, &mut deleted)?;
@@ -543,7 +561,7 @@ impl IndexTransaction for PgTransaction<'_> {
         Ok(deleted)
     }
 
-    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<(u16, u16, String)>> {
+    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<MainDicomTag>> {
         Ok(self
             .query(
                 "SELECT tagGroup, tagElement, value FROM MainDicomTags WHERE id = $1 \
@@ -551,12 +569,10 @@ impl IndexTransaction for PgTransaction<'_> {
                 &[&id],
             )?
             .iter()
-            .map(|r| {
-                (
-                    r.get::<_, i32>(0) as u16,
-                    r.get::<_, i32>(1) as u16,
-                    r.get(2),
-                )
+            .map(|r| MainDicomTag {
+                group: r.get::<_, i32>(0) as u16,
+                element: r.get::<_, i32>(1) as u16,
+                value: r.get(2),
             })
             .collect())
     }
@@ -600,14 +616,18 @@ impl IndexTransaction for PgTransaction<'_> {
 
     // ---- metadata ----
 
-    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<(MetadataType, String, i64)>> {
+    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<MetadataEntry>> {
         Ok(self
             .query(
                 "SELECT type, value, revision FROM Metadata WHERE id = $1 ORDER BY type",
                 &[&id],
             )?
             .iter()
-            .map(|r| (MetadataType(r.get(0)), r.get(1), r.get(2)))
+            .map(|r| MetadataEntry {
+                kind: MetadataType(r.get(0)),
+                value: r.get(1),
+                revision: r.get(2),
+            })
             .collect())
     }
 
@@ -615,35 +635,89 @@ impl IndexTransaction for PgTransaction<'_> {
         &mut self,
         id: InternalId,
         kind: MetadataType,
-    ) -> Result<Option<(String, i64)>> {
+    ) -> Result<Option<MetadataValue>> {
         let sql = format!(
             "SELECT value, revision FROM Metadata WHERE id = $1 AND type = $2{}",
             self.row_lock()
         );
         Ok(self
             .query_opt(&sql, &[&id, &kind.0])?
-            .map(|r| (r.get(0), r.get(1))))
+            .map(|r| MetadataValue {
+                value: r.get(0),
+                revision: r.get(1),
+            }))
     }
+
+    // Preconditions, in this READ COMMITTED transaction: each is checked either by a single
+    // statement (an insert that does nothing on conflict, an upsert computing the revision from
+    // the stored one), or against a row read `FOR UPDATE`, which is its latest committed version
+    // and stays locked until this transaction ends. Of two writers expecting the same
+    // revision, the second waits for the first, then sees its write and fails.
 
     fn set_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
         value: &str,
-        revision: i64,
-    ) -> Result<()> {
-        self.exec(
-            "INSERT INTO Metadata(id, type, value, revision) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id, type) DO UPDATE SET value = EXCLUDED.value, revision = EXCLUDED.revision",
-            &[&id, &kind.0, &value, &revision],
-        )
+        precondition: &Precondition,
+    ) -> Result<i64> {
+        match precondition {
+            Precondition::Any => Ok(self
+                .query_one(
+                    "INSERT INTO Metadata(id, type, value, revision) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (id, type) DO UPDATE \
+                     SET value = EXCLUDED.value, revision = Metadata.revision + 1 \
+                     RETURNING revision",
+                    &[&id, &kind.0, &value],
+                )?
+                .get(0)),
+            Precondition::Absent => self
+                .query_opt(
+                    "INSERT INTO Metadata(id, type, value, revision) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (id, type) DO NOTHING RETURNING revision",
+                    &[&id, &kind.0, &value],
+                )?
+                .map(|r| r.get(0))
+                .ok_or(IndexError::RevisionMismatch),
+            Precondition::Matches { .. } => {
+                let current = self.lookup_metadata(id, kind)?;
+                precondition.check_metadata(current.as_ref())?;
+                let revision = current.map_or(0, |c| c.revision + 1);
+                self.exec(
+                    "UPDATE Metadata SET value = $3, revision = $4 WHERE id = $1 AND type = $2",
+                    &[&id, &kind.0, &value, &revision],
+                )?;
+                Ok(revision)
+            }
+        }
     }
 
-    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<()> {
+    fn delete_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        precondition: &Precondition,
+    ) -> Result<Option<MetadataValue>> {
+        if *precondition == Precondition::Any {
+            return Ok(self
+                .query_opt(
+                    "DELETE FROM Metadata WHERE id = $1 AND type = $2 RETURNING value, revision",
+                    &[&id, &kind.0],
+                )?
+                .map(|r| MetadataValue {
+                    value: r.get(0),
+                    revision: r.get(1),
+                }));
+        }
+        let Some(current) = self.lookup_metadata(id, kind)? else {
+            return Ok(None);
+        };
+        precondition.check_metadata(Some(&current))?;
         self.exec(
             "DELETE FROM Metadata WHERE id = $1 AND type = $2",
             &[&id, &kind.0],
-        )
+        )?;
+        Ok(Some(current))
     }
 
     fn get_children_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<Vec<String>> {
@@ -656,54 +730,122 @@ impl IndexTransaction for PgTransaction<'_> {
 
     // ---- attachments ----
 
-    fn add_attachment(&mut self, id: InternalId, f: &FileInfo, revision: i64) -> Result<()> {
+    fn add_attachment(
+        &mut self,
+        id: InternalId,
+        f: &FileInfo,
+        precondition: &Precondition,
+    ) -> Result<AddedAttachment> {
+        let compressed_size = f.compressed_size as i64;
+        let uncompressed_size = f.uncompressed_size as i64;
+        let compression = f.compression.code();
+        if matches!(precondition, Precondition::Any | Precondition::Absent) {
+            // A new attachment (the usual case: a stored instance's file) in one statement.
+            let inserted = self.query_opt(
+                "INSERT INTO AttachedFiles(id, fileType, uuid, compressedSize, uncompressedSize, \
+                 compressionType, uncompressedMD5, compressedMD5, revision) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0) \
+                 ON CONFLICT (id, fileType) DO NOTHING RETURNING revision",
+                &[
+                    &id,
+                    &f.content_type.0,
+                    &f.uuid,
+                    &compressed_size,
+                    &uncompressed_size,
+                    &compression,
+                    &f.uncompressed_md5,
+                    &f.compressed_md5,
+                ],
+            )?;
+            if inserted.is_some() {
+                return Ok(AddedAttachment {
+                    revision: 0,
+                    replaced: None,
+                });
+            }
+            if *precondition == Precondition::Absent {
+                return Err(IndexError::RevisionMismatch);
+            }
+        }
+        // A replacement: the current row, locked until the end of the transaction.
+        let current = self.lookup_attachment(id, f.content_type)?;
+        if current.is_none() && *precondition == Precondition::Any {
+            // It was there for the insert, and removed meanwhile by a concurrent transaction.
+            return Err(IndexError::Conflict(
+                "attachment removed by a concurrent transaction".to_owned(),
+            ));
+        }
+        precondition.check_attachment(current.as_ref())?;
+        let Some(current) = current else {
+            return Err(IndexError::RevisionMismatch);
+        };
+        let revision = current.revision + 1;
         self.exec(
-            "INSERT INTO AttachedFiles(id, fileType, uuid, compressedSize, uncompressedSize, \
-             compressionType, uncompressedMD5, compressedMD5, revision) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (id, fileType) DO UPDATE SET uuid = EXCLUDED.uuid, \
-             compressedSize = EXCLUDED.compressedSize, uncompressedSize = EXCLUDED.uncompressedSize, \
-             compressionType = EXCLUDED.compressionType, uncompressedMD5 = EXCLUDED.uncompressedMD5, \
-             compressedMD5 = EXCLUDED.compressedMD5, revision = EXCLUDED.revision",
+            "UPDATE AttachedFiles SET uuid = $3, compressedSize = $4, uncompressedSize = $5, \
+             compressionType = $6, uncompressedMD5 = $7, compressedMD5 = $8, revision = $9 \
+             WHERE id = $1 AND fileType = $2",
             &[
                 &id,
                 &f.content_type.0,
                 &f.uuid,
-                &(f.compressed_size as i64),
-                &(f.uncompressed_size as i64),
-                &f.compression.code(),
+                &compressed_size,
+                &uncompressed_size,
+                &compression,
                 &f.uncompressed_md5,
                 &f.compressed_md5,
                 &revision,
             ],
-        )
+        )?;
+        Ok(AddedAttachment {
+            revision,
+            replaced: Some(current.file),
+        })
     }
 
     fn delete_attachment(
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<FileInfo>> {
-        let sql = format!(
-            "DELETE FROM AttachedFiles WHERE id = $1 AND fileType = $2 RETURNING {FILE_COLUMNS}"
-        );
-        Ok(self
-            .query_opt(&sql, &[&id, &ct.0])?
-            .map(|r| file_info(&r, 0)))
+        precondition: &Precondition,
+    ) -> Result<Option<StoredAttachment>> {
+        if *precondition == Precondition::Any {
+            let sql = format!(
+                "DELETE FROM AttachedFiles WHERE id = $1 AND fileType = $2 \
+                 RETURNING {FILE_COLUMNS}, revision"
+            );
+            return Ok(self
+                .query_opt(&sql, &[&id, &ct.0])?
+                .map(|r| StoredAttachment {
+                    file: file_info(&r, 0),
+                    revision: r.get(7),
+                }));
+        }
+        let Some(current) = self.lookup_attachment(id, ct)? else {
+            return Ok(None);
+        };
+        precondition.check_attachment(Some(&current))?;
+        self.exec(
+            "DELETE FROM AttachedFiles WHERE id = $1 AND fileType = $2",
+            &[&id, &ct.0],
+        )?;
+        Ok(Some(current))
     }
 
     fn lookup_attachment(
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<(FileInfo, i64)>> {
+    ) -> Result<Option<StoredAttachment>> {
         let sql = format!(
             "SELECT {FILE_COLUMNS}, revision FROM AttachedFiles WHERE id = $1 AND fileType = $2{}",
             self.row_lock()
         );
         Ok(self
             .query_opt(&sql, &[&id, &ct.0])?
-            .map(|r| (file_info(&r, 0), r.get(7))))
+            .map(|r| StoredAttachment {
+                file: file_info(&r, 0),
+                revision: r.get(7),
+            }))
     }
 
     fn list_available_attachments(&mut self, id: InternalId) -> Result<Vec<FileContentType>> {
@@ -759,7 +901,7 @@ impl IndexTransaction for PgTransaction<'_> {
         Ok(pending)
     }
 
-    fn get_changes(&mut self, since: i64, limit: u64) -> Result<(Vec<Change>, bool)> {
+    fn get_changes(&mut self, since: i64, limit: u64) -> Result<ChangesPage> {
         // Published changes only (`seq > $1` excludes the NULL seqs of this transaction's
         // unpublished ones).
         let sql =
@@ -768,7 +910,7 @@ impl IndexTransaction for PgTransaction<'_> {
         let mut changes = rows.iter().map(change).collect::<Result<Vec<_>>>()?;
         let done = changes.len() as u64 <= limit;
         changes.truncate(limit as usize);
-        Ok((changes, done))
+        Ok(ChangesPage { changes, done })
     }
 
     fn get_last_change(&mut self) -> Result<Option<Change>> {
@@ -807,19 +949,15 @@ impl IndexTransaction for PgTransaction<'_> {
         )
     }
 
-    fn get_exported_resources(
-        &mut self,
-        since: i64,
-        limit: u64,
-    ) -> Result<(Vec<ExportedResource>, bool)> {
+    fn get_exported_resources(&mut self, since: i64, limit: u64) -> Result<ExportsPage> {
         let sql = format!(
             "SELECT {EXPORT_COLUMNS} FROM ExportedResources WHERE seq > $1 ORDER BY seq LIMIT $2"
         );
         let rows = self.query(&sql, &[&since, &limit_plus_one(limit)])?;
-        let mut out = rows.iter().map(export).collect::<Result<Vec<_>>>()?;
-        let done = out.len() as u64 <= limit;
-        out.truncate(limit as usize);
-        Ok((out, done))
+        let mut exports = rows.iter().map(export).collect::<Result<Vec<_>>>()?;
+        let done = exports.len() as u64 <= limit;
+        exports.truncate(limit as usize);
+        Ok(ExportsPage { exports, done })
     }
 
     fn get_last_exported_resource(&mut self) -> Result<Option<ExportedResource>> {

@@ -8,8 +8,10 @@ use std::sync::{Barrier, Mutex};
 
 use common::{with_retries, TestDb};
 use stowage_core::{
-    ChangeType, CompressionType, FileContentType, FileInfo, IndexBackend, IndexError,
-    InstanceHashes, MetadataType, NewChange, ResourceType, ResourcesContent, TxMode,
+    ChangeType, ChangesPage, CompressionType, FileContentType, FileInfo, IndexBackend, IndexError,
+    InstanceHashes, InternalId, MainDicomTag, MetadataType, MetadataValue, NewChange, Precondition,
+    ResourceMainDicomTag, ResourceMetadataValue, ResourceRef, ResourceType, ResourceWithParent,
+    ResourcesContent, StoredAttachment, TxMode,
 };
 use stowage_index_postgres::PostgresIndex;
 
@@ -24,6 +26,15 @@ fn change(change_type: ChangeType, level: ResourceType, public_id: &str) -> NewC
         resource_type: level,
         public_id: public_id.to_owned(),
         date: "20240102T030405".to_owned(),
+    }
+}
+
+fn tag(resource: InternalId, (group, element): (u16, u16), value: &str) -> ResourceMainDicomTag {
+    ResourceMainDicomTag {
+        resource,
+        group,
+        element,
+        value: value.to_owned(),
     }
 }
 
@@ -54,12 +65,9 @@ fn ingest(backend: &dyn IndexBackend, h: &InstanceHashes, attempt_tag: &str) -> 
         let mut content = ResourcesContent::default();
         let mut changes = Vec::new();
         if c.is_new_patient {
-            content.main_tags.push((
-                c.patient_id,
-                PATIENT_NAME.0,
-                PATIENT_NAME.1,
-                h.patient.clone(),
-            ));
+            content
+                .main_tags
+                .push(tag(c.patient_id, PATIENT_NAME, &h.patient));
             changes.push(change(
                 ChangeType::NewPatient,
                 ResourceType::Patient,
@@ -67,40 +75,34 @@ fn ingest(backend: &dyn IndexBackend, h: &InstanceHashes, attempt_tag: &str) -> 
             ));
         }
         if c.is_new_study {
-            content.main_tags.push((
-                c.study_id,
-                STUDY_DESCRIPTION.0,
-                STUDY_DESCRIPTION.1,
-                h.study.clone(),
-            ));
+            content
+                .main_tags
+                .push(tag(c.study_id, STUDY_DESCRIPTION, &h.study));
             changes.push(change(ChangeType::NewStudy, ResourceType::Study, &h.study));
         }
         if c.is_new_series {
-            content
-                .main_tags
-                .push((c.series_id, MODALITY.0, MODALITY.1, "CT".to_owned()));
+            content.main_tags.push(tag(c.series_id, MODALITY, "CT"));
             changes.push(change(
                 ChangeType::NewSeries,
                 ResourceType::Series,
                 &h.series,
             ));
         }
-        content.main_tags.push((
-            c.instance_id,
-            SOP_INSTANCE_UID.0,
-            SOP_INSTANCE_UID.1,
-            h.instance.clone(),
-        ));
         content
-            .metadata
-            .push((c.instance_id, MetadataType::REMOTE_AET, "AET".to_owned()));
+            .main_tags
+            .push(tag(c.instance_id, SOP_INSTANCE_UID, &h.instance));
+        content.metadata.push(ResourceMetadataValue {
+            resource: c.instance_id,
+            kind: MetadataType::REMOTE_AET,
+            value: "AET".to_owned(),
+        });
         changes.push(change(
             ChangeType::NewInstance,
             ResourceType::Instance,
             &h.instance,
         ));
         tx.set_resources_content(&content)?;
-        tx.add_attachment(c.instance_id, &dicom_file(&uuid, 100), 0)?;
+        tx.add_attachment(c.instance_id, &dicom_file(&uuid, 100), &Precondition::Any)?;
         let mut last = 0;
         for ch in &changes {
             let seq = tx.log_change(ch)?;
@@ -195,14 +197,23 @@ fn multi_writer_same_hierarchy() {
             );
         }
         for h in &all {
-            let (id, level, parent) = tx.lookup_resource_and_parent(&h.instance).unwrap().unwrap();
+            let ResourceWithParent { id, level, parent } =
+                tx.lookup_resource_and_parent(&h.instance).unwrap().unwrap();
             assert_eq!(level, ResourceType::Instance);
             assert_eq!(parent.as_deref(), Some(h.series.as_str()));
-            let (_, _, study) = tx.lookup_resource_and_parent(&h.series).unwrap().unwrap();
+            let study = tx
+                .lookup_resource_and_parent(&h.series)
+                .unwrap()
+                .unwrap()
+                .parent;
             assert_eq!(study.as_deref(), Some(h.study.as_str()));
-            let (_, _, patient) = tx.lookup_resource_and_parent(&h.study).unwrap().unwrap();
+            let patient = tx
+                .lookup_resource_and_parent(&h.study)
+                .unwrap()
+                .unwrap()
+                .parent;
             assert_eq!(patient.as_deref(), Some(h.patient.as_str()));
-            let (file, revision) = tx
+            let StoredAttachment { file, revision } = tx
                 .lookup_attachment(id, FileContentType::DICOM)
                 .unwrap()
                 .expect("attachment of a stored instance");
@@ -212,15 +223,22 @@ fn multi_writer_same_hierarchy() {
             );
             assert_eq!(
                 tx.lookup_metadata(id, MetadataType::REMOTE_AET).unwrap(),
-                Some(("AET".to_owned(), 0))
+                Some(MetadataValue {
+                    value: "AET".to_owned(),
+                    revision: 0
+                })
             );
         }
         // Each level's tags were written exactly by the transaction that created it.
         for p in 0..PATIENTS {
-            let (id, _) = tx.lookup_resource(&format!("pat-{p}")).unwrap().unwrap();
+            let ResourceRef { id, .. } = tx.lookup_resource(&format!("pat-{p}")).unwrap().unwrap();
             assert_eq!(
                 tx.get_main_dicom_tags(id).unwrap(),
-                vec![(PATIENT_NAME.0, PATIENT_NAME.1, format!("pat-{p}"))]
+                vec![MainDicomTag {
+                    group: PATIENT_NAME.0,
+                    element: PATIENT_NAME.1,
+                    value: format!("pat-{p}")
+                }]
             );
         }
         assert_eq!(
@@ -228,7 +246,7 @@ fn multi_writer_same_hierarchy() {
             100 * all.len() as u64
         );
 
-        let (changes, done) = tx.get_changes(0, 10_000).unwrap();
+        let ChangesPage { changes, done } = tx.get_changes(0, 10_000).unwrap();
         assert!(done);
         assert!(
             changes.windows(2).all(|w| w[0].seq < w[1].seq),
@@ -313,7 +331,7 @@ fn delete_while_adding() {
                     };
                     let mut deleted = Vec::new();
                     for public_id in target {
-                        if let Some((id, _)) = tx.lookup_resource(&public_id)? {
+                        if let Some(ResourceRef { id, .. }) = tx.lookup_resource(&public_id)? {
                             deleted.push(tx.delete_resource(id)?);
                         }
                     }
@@ -338,16 +356,21 @@ fn delete_while_adding() {
     let mut present = 0;
     for (instance, uuid) in &stored {
         match tx.lookup_resource_and_parent(instance).unwrap() {
-            Some((id, _, parent)) => {
+            Some(ResourceWithParent { id, parent, .. }) => {
                 present += 1;
                 let series = parent.expect("an instance has a parent");
-                let (_, _, study) = tx.lookup_resource_and_parent(&series).unwrap().unwrap();
-                let (_, _, patient) = tx
+                let study = tx
+                    .lookup_resource_and_parent(&series)
+                    .unwrap()
+                    .unwrap()
+                    .parent;
+                let patient = tx
                     .lookup_resource_and_parent(&study.unwrap())
                     .unwrap()
-                    .unwrap();
+                    .unwrap()
+                    .parent;
                 assert!(tx.lookup_resource(&patient.unwrap()).unwrap().is_some());
-                let (file, _) = tx
+                let StoredAttachment { file, .. } = tx
                     .lookup_attachment(id, FileContentType::DICOM)
                     .unwrap()
                     .expect("file of a present instance");
@@ -374,7 +397,7 @@ fn delete_while_adding() {
         ResourceType::Series,
     ] {
         for public_id in tx.get_all_public_ids(level, 0, None).unwrap() {
-            let (id, _) = tx.lookup_resource(&public_id).unwrap().unwrap();
+            let ResourceRef { id, .. } = tx.lookup_resource(&public_id).unwrap().unwrap();
             assert!(
                 !tx.get_children_internal_ids(id).unwrap().is_empty(),
                 "{level} {public_id} left without children"
@@ -539,7 +562,11 @@ fn error_mapping() {
     let c = tx.create_instance(&hashes(0, 0, 0, 0)).unwrap();
     // A row referring to a resource deleted meanwhile: foreign key violation, replayable.
     let err = tx
-        .add_attachment(c.instance_id + 1_000_000, &dicom_file("x", 1), 0)
+        .add_attachment(
+            c.instance_id + 1_000_000,
+            &dicom_file("x", 1),
+            &Precondition::Any,
+        )
         .unwrap_err();
     assert!(matches!(err, IndexError::Conflict(_)), "{err:?}");
     assert!(matches!(
@@ -662,7 +689,10 @@ fn changes_followed_while_writing_miss_nothing() {
         loop {
             let finished = writing.load(std::sync::atomic::Ordering::SeqCst) == 0;
             let mut tx = reader.begin(TxMode::ReadOnly).unwrap();
-            let (page, done) = tx.get_changes(since, 5).unwrap();
+            let ChangesPage {
+                changes: page,
+                done,
+            } = tx.get_changes(since, 5).unwrap();
             tx.commit().unwrap();
             if let Some(last) = page.last() {
                 since = last.seq;
@@ -682,7 +712,7 @@ fn changes_followed_while_writing_miss_nothing() {
         "the followed log is not strictly ordered"
     );
     let mut tx = backends[0].begin(TxMode::ReadOnly).unwrap();
-    let (all, done) = tx.get_changes(0, 100_000).unwrap();
+    let ChangesPage { changes: all, done } = tx.get_changes(0, 100_000).unwrap();
     assert!(done);
     let seqs = |changes: &[stowage_core::Change]| changes.iter().map(|c| c.seq).collect::<Vec<_>>();
     let missed: Vec<_> = all
@@ -732,7 +762,7 @@ fn migration_keeps_the_change_log() {
         i64::from(stowage_index_postgres::SCHEMA_VERSION)
     );
     let mut tx = index.begin(TxMode::ReadWrite).unwrap();
-    let (old, done) = tx.get_changes(0, 10).unwrap();
+    let ChangesPage { changes: old, done } = tx.get_changes(0, 10).unwrap();
     assert!(done);
     assert_eq!(
         old.iter()
@@ -746,7 +776,7 @@ fn migration_keeps_the_change_log() {
         .unwrap();
     tx.commit().unwrap();
     let mut tx = index.begin(TxMode::ReadOnly).unwrap();
-    let (all, _) = tx.get_changes(2, 10).unwrap();
+    let all = tx.get_changes(2, 10).unwrap().changes;
     assert_eq!(all.len(), 1);
     assert_eq!((all[0].seq, next), (4, 4));
     assert_eq!(tx.get_last_change_index().unwrap(), 4);
@@ -760,7 +790,7 @@ fn error_details() {
     let index = db.open(false, 1).unwrap();
     let mut tx = index.begin(TxMode::ReadWrite).unwrap();
     let err = tx
-        .add_attachment(1_000_000, &dicom_file("x", 1), 0)
+        .add_attachment(1_000_000, &dicom_file("x", 1), &Precondition::Any)
         .unwrap_err();
     let IndexError::Conflict(text) = &err else {
         panic!("unexpected error: {err:?}")

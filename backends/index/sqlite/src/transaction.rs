@@ -6,9 +6,11 @@ use std::sync::MutexGuard;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use stowage_core::find::normalize_for_matching;
 use stowage_core::{
-    Change, ChangeType, CompressionType, CreatedInstance, DeletedResources, ExportedResource,
-    FileContentType, FileInfo, FindQuery, IndexError, IndexTransaction, InstanceHashes, InternalId,
-    MetadataType, NewChange, ResourceSize, ResourceType, ResourcesContent,
+    AddedAttachment, Change, ChangeType, ChangesPage, CompressionType, CreatedInstance,
+    DeletedResources, ExportedResource, ExportsPage, FileContentType, FileInfo, FindQuery,
+    IndexError, IndexTransaction, InstanceHashes, InternalId, MainDicomTag, MetadataEntry,
+    MetadataType, MetadataValue, NewChange, Precondition, PublicResource, ResourceRef,
+    ResourceSize, ResourceType, ResourceWithParent, ResourcesContent, StoredAttachment,
 };
 
 use crate::{sql_error, SqliteIndex};
@@ -160,7 +162,10 @@ impl SqliteTransaction<'_> {
             .map_err(sql_error)?;
         let rows = st
             .query_map([root], |r| {
-                Ok((resource_type(r.get(0)?)?, r.get::<_, String>(1)?))
+                Ok(PublicResource {
+                    level: resource_type(r.get(0)?)?,
+                    public_id: r.get(1)?,
+                })
             })
             .map_err(sql_error)?;
         for row in rows {
@@ -203,7 +208,10 @@ impl IndexTransaction for SqliteTransaction<'_> {
     }
 
     fn create_instance(&mut self, h: &InstanceHashes) -> Result<CreatedInstance> {
-        if let Some((instance_id, _, _)) = self.lookup_resource_and_parent(&h.instance)? {
+        if let Some(ResourceWithParent {
+            id: instance_id, ..
+        }) = self.lookup_resource_and_parent(&h.instance)?
+        {
             let series_id = self
                 .lookup_parent(instance_id)?
                 .ok_or(IndexError::UnknownResource)?;
@@ -253,25 +261,39 @@ impl IndexTransaction for SqliteTransaction<'_> {
     }
 
     fn set_resources_content(&mut self, content: &ResourcesContent) -> Result<()> {
-        for (id, group, element, value) in &content.main_tags {
+        for t in &content.main_tags {
             self.exec(
                 "INSERT OR REPLACE INTO MainDicomTags(id, tagGroup, tagElement, value, normalized) \
                  VALUES (?, ?, ?, ?, ?)",
-                params![id, group, element, value, normalize_for_matching(value)],
+                params![
+                    t.resource,
+                    t.group,
+                    t.element,
+                    t.value,
+                    normalize_for_matching(&t.value)
+                ],
             )?;
         }
-        for (id, kind, value) in &content.metadata {
-            self.set_metadata(*id, *kind, value, 0)?;
+        for m in &content.metadata {
+            self.exec(
+                "INSERT OR REPLACE INTO Metadata(id, type, value, revision) VALUES (?, ?, ?, 0)",
+                params![m.resource, m.kind.0, m.value],
+            )?;
         }
         Ok(())
     }
 
-    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<(InternalId, ResourceType)>> {
+    fn lookup_resource(&mut self, public_id: &str) -> Result<Option<ResourceRef>> {
         self.conn
             .prepare_cached("SELECT internalId, resourceType FROM Resources WHERE publicId = ?")
             .and_then(|mut st| {
-                st.query_row([public_id], |r| Ok((r.get(0)?, resource_type(r.get(1)?)?)))
-                    .optional()
+                st.query_row([public_id], |r| {
+                    Ok(ResourceRef {
+                        id: r.get(0)?,
+                        level: resource_type(r.get(1)?)?,
+                    })
+                })
+                .optional()
             })
             .map_err(sql_error)
     }
@@ -279,7 +301,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
     fn lookup_resource_and_parent(
         &mut self,
         public_id: &str,
-    ) -> Result<Option<(InternalId, ResourceType, Option<String>)>> {
+    ) -> Result<Option<ResourceWithParent>> {
         self.conn
             .prepare_cached(
                 "SELECT r.internalId, r.resourceType, p.publicId FROM Resources r \
@@ -287,7 +309,11 @@ impl IndexTransaction for SqliteTransaction<'_> {
             )
             .and_then(|mut st| {
                 st.query_row([public_id], |r| {
-                    Ok((r.get(0)?, resource_type(r.get(1)?)?, r.get(2)?))
+                    Ok(ResourceWithParent {
+                        id: r.get(0)?,
+                        level: resource_type(r.get(1)?)?,
+                        parent: r.get(2)?,
+                    })
                 })
                 .optional()
             })
@@ -378,8 +404,10 @@ impl IndexTransaction for SqliteTransaction<'_> {
             let children =
                 self.query_ids("SELECT COUNT(*) FROM Resources WHERE parentId = ?", [p])?;
             if children.first().copied().unwrap_or(0) > 0 {
-                let ty = self.get_resource_type(p)?;
-                deleted.remaining_ancestor = Some((ty, self.get_public_id(p)?));
+                deleted.remaining_ancestor = Some(PublicResource {
+                    level: self.get_resource_type(p)?,
+                    public_id: self.get_public_id(p)?,
+                });
                 break;
             }
             let grand = self.lookup_parent(p)?;
@@ -390,7 +418,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
         Ok(deleted)
     }
 
-    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<(u16, u16, String)>> {
+    fn get_main_dicom_tags(&mut self, id: InternalId) -> Result<Vec<MainDicomTag>> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -399,7 +427,13 @@ impl IndexTransaction for SqliteTransaction<'_> {
             )
             .map_err(sql_error)?;
         let rows = st
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_map([id], |r| {
+                Ok(MainDicomTag {
+                    group: r.get(0)?,
+                    element: r.get(1)?,
+                    value: r.get(2)?,
+                })
+            })
             .map_err(sql_error)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
     }
@@ -440,14 +474,18 @@ impl IndexTransaction for SqliteTransaction<'_> {
         )
     }
 
-    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<(MetadataType, String, i64)>> {
+    fn get_all_metadata(&mut self, id: InternalId) -> Result<Vec<MetadataEntry>> {
         let mut st = self
             .conn
             .prepare_cached("SELECT type, value, revision FROM Metadata WHERE id = ? ORDER BY type")
             .map_err(sql_error)?;
         let rows = st
             .query_map([id], |r| {
-                Ok((MetadataType(r.get(0)?), r.get(1)?, r.get(2)?))
+                Ok(MetadataEntry {
+                    kind: MetadataType(r.get(0)?),
+                    value: r.get(1)?,
+                    revision: r.get(2)?,
+                })
             })
             .map_err(sql_error)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_error)
@@ -457,36 +495,57 @@ impl IndexTransaction for SqliteTransaction<'_> {
         &mut self,
         id: InternalId,
         kind: MetadataType,
-    ) -> Result<Option<(String, i64)>> {
+    ) -> Result<Option<MetadataValue>> {
         self.conn
             .prepare_cached("SELECT value, revision FROM Metadata WHERE id = ? AND type = ?")
             .and_then(|mut st| {
-                st.query_row(params![id, kind.0], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
+                st.query_row(params![id, kind.0], |r| {
+                    Ok(MetadataValue {
+                        value: r.get(0)?,
+                        revision: r.get(1)?,
+                    })
+                })
+                .optional()
             })
             .map_err(sql_error)
     }
+
+    // Preconditions: a read-write transaction holds the only write lock on the database from
+    // its `BEGIN IMMEDIATE`, so what it reads stays current until it commits: checking, then
+    // writing, is atomic.
 
     fn set_metadata(
         &mut self,
         id: InternalId,
         kind: MetadataType,
         value: &str,
-        revision: i64,
-    ) -> Result<()> {
+        precondition: &Precondition,
+    ) -> Result<i64> {
+        let current = self.lookup_metadata(id, kind)?;
+        precondition.check_metadata(current.as_ref())?;
+        let revision = current.map_or(0, |c| c.revision + 1);
         self.exec(
             "INSERT OR REPLACE INTO Metadata(id, type, value, revision) VALUES (?, ?, ?, ?)",
             params![id, kind.0, value, revision],
-        )
-        .map(|_| ())
+        )?;
+        Ok(revision)
     }
 
-    fn delete_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<()> {
+    fn delete_metadata(
+        &mut self,
+        id: InternalId,
+        kind: MetadataType,
+        precondition: &Precondition,
+    ) -> Result<Option<MetadataValue>> {
+        let Some(current) = self.lookup_metadata(id, kind)? else {
+            return Ok(None);
+        };
+        precondition.check_metadata(Some(&current))?;
         self.exec(
             "DELETE FROM Metadata WHERE id = ? AND type = ?",
             params![id, kind.0],
-        )
-        .map(|_| ())
+        )?;
+        Ok(Some(current))
     }
 
     fn get_children_metadata(&mut self, id: InternalId, kind: MetadataType) -> Result<Vec<String>> {
@@ -497,7 +556,15 @@ impl IndexTransaction for SqliteTransaction<'_> {
         )
     }
 
-    fn add_attachment(&mut self, id: InternalId, f: &FileInfo, revision: i64) -> Result<()> {
+    fn add_attachment(
+        &mut self,
+        id: InternalId,
+        f: &FileInfo,
+        precondition: &Precondition,
+    ) -> Result<AddedAttachment> {
+        let current = self.lookup_attachment(id, f.content_type)?;
+        precondition.check_attachment(current.as_ref())?;
+        let revision = current.as_ref().map_or(0, |c| c.revision + 1);
         self.exec(
             "INSERT OR REPLACE INTO AttachedFiles(id, fileType, uuid, compressedSize, uncompressedSize, \
              compressionType, uncompressedMD5, compressedMD5, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -512,38 +579,48 @@ impl IndexTransaction for SqliteTransaction<'_> {
                 f.compressed_md5,
                 revision
             ],
-        )
-        .map(|_| ())
+        )?;
+        Ok(AddedAttachment {
+            revision,
+            replaced: current.map(|c| c.file),
+        })
     }
 
     fn delete_attachment(
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<FileInfo>> {
-        let existing = self.lookup_attachment(id, ct)?;
-        if existing.is_some() {
-            self.exec(
-                "DELETE FROM AttachedFiles WHERE id = ? AND fileType = ?",
-                params![id, ct.0],
-            )?;
-        }
-        Ok(existing.map(|(f, _)| f))
+        precondition: &Precondition,
+    ) -> Result<Option<StoredAttachment>> {
+        let Some(current) = self.lookup_attachment(id, ct)? else {
+            return Ok(None);
+        };
+        precondition.check_attachment(Some(&current))?;
+        self.exec(
+            "DELETE FROM AttachedFiles WHERE id = ? AND fileType = ?",
+            params![id, ct.0],
+        )?;
+        Ok(Some(current))
     }
 
     fn lookup_attachment(
         &mut self,
         id: InternalId,
         ct: FileContentType,
-    ) -> Result<Option<(FileInfo, i64)>> {
+    ) -> Result<Option<StoredAttachment>> {
         let sql = format!(
             "SELECT {FILE_COLUMNS}, revision FROM AttachedFiles WHERE id = ? AND fileType = ?"
         );
         self.conn
             .prepare_cached(&sql)
             .and_then(|mut st| {
-                st.query_row(params![id, ct.0], |r| Ok((file_info(r, 0)?, r.get(7)?)))
-                    .optional()
+                st.query_row(params![id, ct.0], |r| {
+                    Ok(StoredAttachment {
+                        file: file_info(r, 0)?,
+                        revision: r.get(7)?,
+                    })
+                })
+                .optional()
             })
             .map_err(sql_error)
     }
@@ -586,7 +663,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
         let id = self
             .lookup_resource(&c.public_id)?
             .ok_or(IndexError::UnknownResource)?
-            .0;
+            .id;
         self.exec(
             "INSERT INTO Changes(changeType, internalId, resourceType, publicId, date) VALUES (?, ?, ?, ?, ?)",
             params![c.change_type.code(), id, c.resource_type.code(), c.public_id, c.date],
@@ -594,7 +671,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn get_changes(&mut self, since: i64, limit: u64) -> Result<(Vec<Change>, bool)> {
+    fn get_changes(&mut self, since: i64, limit: u64) -> Result<ChangesPage> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -610,7 +687,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
             .map_err(sql_error)?;
         let done = changes.len() as u64 <= limit;
         changes.truncate(limit as usize);
-        Ok((changes, done))
+        Ok(ChangesPage { changes, done })
     }
 
     fn get_last_change(&mut self) -> Result<Option<Change>> {
@@ -652,11 +729,7 @@ impl IndexTransaction for SqliteTransaction<'_> {
         .map(|_| ())
     }
 
-    fn get_exported_resources(
-        &mut self,
-        since: i64,
-        limit: u64,
-    ) -> Result<(Vec<ExportedResource>, bool)> {
+    fn get_exported_resources(&mut self, since: i64, limit: u64) -> Result<ExportsPage> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -665,14 +738,14 @@ impl IndexTransaction for SqliteTransaction<'_> {
             )
             .map_err(sql_error)?;
         let fetch = limit.saturating_add(1).min(i64::MAX as u64) as i64;
-        let mut out: Vec<ExportedResource> = st
+        let mut exports: Vec<ExportedResource> = st
             .query_map(params![since, fetch], export)
             .map_err(sql_error)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sql_error)?;
-        let done = out.len() as u64 <= limit;
-        out.truncate(limit as usize);
-        Ok((out, done))
+        let done = exports.len() as u64 <= limit;
+        exports.truncate(limit as usize);
+        Ok(ExportsPage { exports, done })
     }
 
     fn get_last_exported_resource(&mut self) -> Result<Option<ExportedResource>> {
