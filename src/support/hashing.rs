@@ -257,4 +257,249 @@ mod tests {
         assert_eq!(kept.digest(), reference((*file(5000, 1)).as_ref()));
         assert!(batcher.lock().waiting.is_empty());
     }
+
+    /// md5-many is a pinned pre-release: every digest the batcher hands out, whatever the
+    /// contents, lengths, batch shapes and threads, must be md-5's.
+    mod against_md5 {
+        use super::*;
+        use proptest::prelude::*;
+        use std::sync::atomic::AtomicUsize;
+        use std::time::{Duration, Instant};
+
+        /// Lengths where MD5's last blocks change shape: 55 bytes is the most that leaves room
+        /// for the padding byte and the 8-byte length in the same block, 56 needs another; 64,
+        /// 128 end a block; 119 and 120 are the same a block further.
+        const EDGES: [usize; 7] = [55, 56, 63, 64, 119, 120, 128];
+        /// The largest file: several hundred KiB (thousands of blocks), so that the lanes of one
+        /// batch end far apart.
+        const MAX_LEN: usize = 384 * 1024;
+
+        #[derive(Clone, Copy, Debug)]
+        enum Fill {
+            Random,
+            Constant,
+            Ramp,
+        }
+
+        #[derive(Clone, Debug)]
+        struct FileSpec {
+            len: usize,
+            seed: u64,
+            fill: Fill,
+            /// Whether its store asks for the digest; if not, the ticket is dropped instead.
+            asked: bool,
+        }
+
+        /// What every thread hands over at once, then asks for.
+        #[derive(Clone, Debug)]
+        struct Round {
+            /// Threads wait until every thread has handed its files over before asking, so a
+            /// batch mixes the files of several threads.
+            together: bool,
+            /// Asks for the digests last file first.
+            reverse: bool,
+            per_thread: Vec<Vec<FileSpec>>,
+        }
+
+        #[derive(Clone, Debug)]
+        struct Case {
+            threads: usize,
+            rounds: Vec<Round>,
+        }
+
+        fn length() -> impl Strategy<Value = usize> {
+            // Large files are few: debug builds hash some 20 MB/s.
+            prop_oneof![
+                8 => (prop::sample::select(&EDGES[..]), -2isize..=2)
+                    .prop_map(|(edge, d)| edge.saturating_add_signed(d)),
+                4 => 0usize..=1024,
+                2 => 0usize..=16 * 1024,
+                1 => (0usize..=MAX_LEN / 64, -1isize..=1)
+                    .prop_map(|(k, d)| (k * 64).saturating_add_signed(d)),
+                1 => 0usize..=MAX_LEN,
+            ]
+        }
+
+        fn file_spec() -> impl Strategy<Value = FileSpec> {
+            let fill = prop_oneof![
+                4 => Just(Fill::Random),
+                1 => Just(Fill::Constant),
+                1 => Just(Fill::Ramp),
+            ];
+            (length(), any::<u64>(), fill, prop::bool::weighted(0.875)).prop_map(
+                |(len, seed, fill, asked)| FileSpec {
+                    len,
+                    seed,
+                    fill,
+                    asked,
+                },
+            )
+        }
+
+        /// Mostly a few files per thread (batches then gather several threads' files), now
+        /// and then more than a batch holds.
+        fn files_per_thread() -> impl Strategy<Value = Vec<FileSpec>> {
+            prop_oneof![
+                3 => prop::collection::vec(file_spec(), 1..=4),
+                1 => prop::collection::vec(file_spec(), 1..=MAX_BATCH + 2),
+            ]
+        }
+
+        fn case() -> impl Strategy<Value = Case> {
+            (1usize..=8).prop_flat_map(|threads| {
+                let round = (
+                    any::<bool>(),
+                    any::<bool>(),
+                    prop::collection::vec(files_per_thread(), threads),
+                )
+                    .prop_map(|(together, reverse, per_thread)| Round {
+                        together,
+                        reverse,
+                        per_thread,
+                    });
+                prop::collection::vec(round, 1..=2).prop_map(move |rounds| Case { threads, rounds })
+            })
+        }
+
+        fn contents(spec: &FileSpec) -> Vec<u8> {
+            match spec.fill {
+                Fill::Constant => vec![spec.seed as u8; spec.len],
+                Fill::Ramp => (0..spec.len)
+                    .map(|i| (i as u64).wrapping_add(spec.seed) as u8)
+                    .collect(),
+                Fill::Random => {
+                    // splitmix64
+                    let mut state = spec.seed;
+                    let mut out = Vec::with_capacity(spec.len + 8);
+                    while out.len() < spec.len {
+                        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                        let mut z = state;
+                        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+                        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+                        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+                    }
+                    out.truncate(spec.len);
+                    out
+                }
+            }
+        }
+
+        /// Waits until `count` reaches `target`; gives up after a while rather than hang the
+        /// test when another thread died.
+        fn meet(count: &AtomicUsize, target: usize) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while count.load(Ordering::Acquire) < target && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+        }
+
+        /// Runs one case; the digests asked, by round, thread and file (`None`: not asked).
+        fn run(
+            case: &Case,
+            files: &[Vec<Vec<SharedBytes>>],
+        ) -> Option<Vec<Vec<Vec<Option<String>>>>> {
+            let batcher = HashBatcher::new();
+            let submitted = AtomicUsize::new(0);
+            let by_thread = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..case.threads)
+                    .map(|t| {
+                        let (batcher, submitted) = (&batcher, &submitted);
+                        s.spawn(move || {
+                            let mut out = Vec::new();
+                            for (r, round) in case.rounds.iter().enumerate() {
+                                let specs = &round.per_thread[t];
+                                let mut tickets: Vec<_> = files[r][t]
+                                    .iter()
+                                    .map(|f| Some(batcher.submit(f.clone())))
+                                    .collect();
+                                submitted.fetch_add(1, Ordering::AcqRel);
+                                if round.together {
+                                    meet(submitted, case.threads * (r + 1));
+                                }
+                                let mut order: Vec<usize> = (0..tickets.len()).collect();
+                                if round.reverse {
+                                    order.reverse();
+                                }
+                                let mut got = vec![None; tickets.len()];
+                                for i in order {
+                                    let ticket = tickets[i].take().expect("asked once");
+                                    if specs[i].asked {
+                                        got[i] = Some(ticket.digest());
+                                    }
+                                }
+                                out.push(got);
+                            }
+                            out
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().ok())
+                    .collect::<Option<Vec<_>>>()
+            })?;
+            if !batcher.lock().waiting.is_empty() {
+                return None;
+            }
+            // By round, then thread.
+            Some(
+                (0..case.rounds.len())
+                    .map(|r| by_thread.iter().map(|rounds| rounds[r].clone()).collect())
+                    .collect(),
+            )
+        }
+
+        proptest! {
+            // A few seconds in a debug build; PROPTEST_CASES=1000 looks further. Failing
+            // inputs are printed (shrunk), not saved to a file next to this one.
+            #![proptest_config(ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(24),
+                failure_persistence: None,
+                ..ProptestConfig::default()
+            })]
+
+            #[test]
+            fn batched_digests_are_md5s_from_many_threads(case in case()) {
+                let files: Vec<Vec<Vec<SharedBytes>>> = case
+                    .rounds
+                    .iter()
+                    .map(|round| {
+                        round
+                            .per_thread
+                            .iter()
+                            .map(|specs| {
+                                specs
+                                    .iter()
+                                    .map(|spec| Arc::new(contents(spec)) as SharedBytes)
+                                    .collect()
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let got = run(&case, &files);
+                prop_assert!(got.is_some(), "a thread panicked, or a file was left queued");
+                let got = got.unwrap_or_default();
+                for (r, round) in case.rounds.iter().enumerate() {
+                    for (t, specs) in round.per_thread.iter().enumerate() {
+                        for (i, spec) in specs.iter().enumerate() {
+                            let data: &[u8] = (*files[r][t][i]).as_ref();
+                            let want = spec.asked.then(|| reference(data));
+                            prop_assert_eq!(
+                                &got[r][t][i],
+                                &want,
+                                "round {} thread {} file {} ({} bytes)",
+                                r,
+                                t,
+                                i,
+                                spec.len
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
