@@ -5,6 +5,7 @@
 #
 #   bench/ingest-side-by-side.sh            # knobs: ROUNDS (2) N1 (2000) N8 (3000)
 #   STOWAGE_BIN=... BENCH=... ORTHANC_BIN=... WORK=/path/on/the/disk/to/measure
+#   BASELINE_BIN=...   another Stowage binary (an earlier commit), run first in each round
 #
 # The folders are kept until the end: deleting thousands of files just before the next server
 # starts would slow its file creation (ext4 skips recently freed inodes), unfairly. For the same
@@ -42,6 +43,7 @@ JSON
 }
 
 for _ in $(seq "$ROUNDS"); do
+  if [ -n "${BASELINE_BIN:-}" ]; then run_one baseline "$BASELINE_BIN"; fi
   run_one stowage "$STOWAGE_BIN"
   run_one orthanc "$ORTHANC_BIN"
 done

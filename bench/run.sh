@@ -11,6 +11,8 @@
 #   SERVERS ["stowage orthanc"]  INGEST_N [2000]  TOTAL [10000]  FIND_N [200]
 #   READ_N [2000]  QUIET_WAIT [180]  RUN_BASE [now in ms]  OUT [/tmp/stowage-bench-DATE]  BENCH_TARGET_DIR [workspace target]
 #   STOWAGE_BIN / ORTHANC_BIN to use given binaries (skips the build / install)
+#   BASELINE_BIN: another Stowage binary (e.g. built from an earlier commit), measured as the
+#   server "baseline" when SERVERS names it (SERVERS="baseline stowage orthanc")
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -115,6 +117,7 @@ bench_server() { # name
   http=$(free_port 18042); dicom=$(free_port $((http + 1000)))
   case $name in
     stowage) bin=$STOWAGE_BIN ;;
+    baseline) bin=${BASELINE_BIN:?set BASELINE_BIN to the Stowage binary to compare with} ;;
     orthanc) bin=$ORTHANC_BIN ;;
     *) echo "unknown server $name" >&2; return 1 ;;
   esac

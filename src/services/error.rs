@@ -309,3 +309,40 @@ impl ServiceError for TxError {
         Some(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed read is not reported as a failed write, and a missing file is a 404's code.
+    #[test]
+    fn storage_reads_and_writes_are_told_apart() {
+        let io = || StorageError::Io {
+            path: "ab/cd/x".into(),
+            source: std::io::Error::other("disk on fire"),
+        };
+        let code = |e: FileError| e.verdict().code_and_details().0;
+        assert_eq!(code(FileError::Read(io())), ErrorCode::InternalError);
+        assert_eq!(code(FileError::Write(io())), ErrorCode::CannotWriteFile);
+        assert_eq!(
+            code(FileError::Read(StorageError::NotFound("x".into()))),
+            ErrorCode::InexistentFile
+        );
+    }
+
+    /// An index unreachable at COMMIT leaves an unknown outcome; before it, a known one.
+    #[test]
+    fn commit_outcome() {
+        let unavailable = || IndexError::Unavailable("gone".into());
+        assert!(TxError::Commit(unavailable()).commit_outcome_unknown());
+        assert!(!TxError::Index(unavailable()).commit_outcome_unknown());
+        assert_eq!(
+            TxError::Index(unavailable()).verdict().code_and_details().0,
+            ErrorCode::DatabaseUnavailableUncommitted
+        );
+        assert_eq!(
+            TxError::Index(IndexError::UnknownResource).verdict(),
+            Verdict::NoSuchResource
+        );
+    }
+}
